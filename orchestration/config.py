@@ -1,0 +1,111 @@
+"""Settings read from ``SKILLPATH_*`` environment variables.
+
+Nothing here touches the network or the disk at import time; call
+:func:`settings` (cheap) whenever a value is needed so that tests can change
+the environment between calls.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEMO_PSEUDONYM_KEY = "skillpath-demo-key-not-for-production"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    landing_dir: Path
+    lrs_url: str | None
+    lrs_username: str | None
+    lrs_password: str | None
+    lrs_page_limit: int
+    lrs_overlap_seconds: int
+    pseudonym_key: str | None
+    demo: bool
+    threads: int
+    memory_limit: str
+    keep_versions: int
+    postgres_url: str | None
+    alert_webhook: str | None
+
+    # Files under SKILLPATH_HOME -------------------------------------------------
+    @property
+    def raw_db(self) -> Path:
+        """Append-only raw layer (one DuckDB file, schema ``raw``)."""
+        return self.home / "lake.duckdb"
+
+    @property
+    def build_db(self) -> Path:
+        """dbt's working warehouse (all layers); never read by BI tools."""
+        return self.home / "build.duckdb"
+
+    @property
+    def warehouse_db(self) -> Path:
+        """The published warehouse BI tools read (marts only)."""
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def versions_dir(self) -> Path:
+        return self.home / "versions"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+    def require_pseudonym_key(self) -> str:
+        if self.pseudonym_key:
+            return self.pseudonym_key
+        if self.demo:
+            return DEMO_PSEUDONYM_KEY
+        raise ConfigError(
+            "SKILLPATH_PSEUDONYM_KEY is not set. Learner identities are pseudonymised "
+            "with a keyed hash; set a long random secret (and keep it: changing it "
+            "changes every learner id), or set SKILLPATH_DEMO=1 for a demo run."
+        )
+
+    def dbt_env(self) -> dict[str, str]:
+        """Environment for a dbt subprocess (absolute paths, key resolved)."""
+        env = {
+            "SKILLPATH_HOME": str(self.home),
+            "SKILLPATH_THREADS": str(self.threads),
+            "SKILLPATH_MEMORY_LIMIT": self.memory_limit,
+            "SKILLPATH_PSEUDONYM_KEY": self.require_pseudonym_key(),
+        }
+        return env
+
+
+def settings() -> Settings:
+    home = Path(_env("SKILLPATH_HOME", "./.skillpath")).expanduser().resolve()
+    landing = Path(_env("SKILLPATH_LANDING_DIR", str(home / "landing"))).expanduser().resolve()
+    return Settings(
+        home=home,
+        landing_dir=landing,
+        lrs_url=_env("SKILLPATH_LRS_URL"),
+        lrs_username=_env("SKILLPATH_LRS_USERNAME"),
+        lrs_password=_env("SKILLPATH_LRS_PASSWORD"),
+        lrs_page_limit=int(_env("SKILLPATH_LRS_PAGE_LIMIT", "500")),
+        lrs_overlap_seconds=int(_env("SKILLPATH_LRS_OVERLAP_SECONDS", "300")),
+        pseudonym_key=_env("SKILLPATH_PSEUDONYM_KEY"),
+        demo=_env("SKILLPATH_DEMO", "0") in ("1", "true", "yes"),
+        threads=int(_env("SKILLPATH_THREADS", str(min(os.cpu_count() or 2, 4)))),
+        memory_limit=_env("SKILLPATH_MEMORY_LIMIT", "3GB"),
+        keep_versions=int(_env("SKILLPATH_KEEP_VERSIONS", "3")),
+        postgres_url=_env("SKILLPATH_POSTGRES_URL"),
+        alert_webhook=_env("SKILLPATH_ALERT_WEBHOOK"),
+    )

@@ -1,0 +1,1 @@
+"""Extraction of landing files and the xAPI LRS into the append-only raw layer."""
