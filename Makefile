@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine:  make demo   and   make test
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+
+.PHONY: install demo run test lint dev clean bench
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/skillpath demo
+
+run: install
+	$(BIN)/skillpath run
+
+# every test: lint, then pytest (unit + dbt + integration against real servers)
+test: install
+	bash scripts/install_system_deps.sh
+	bash scripts/install_ralph.sh
+	bash scripts/install_old_duckdb.sh
+	$(MAKE) lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check orchestration tests bench scripts
+
+dev: install
+	mkdir -p $${SKILLPATH_HOME:-.skillpath}/dagster
+	test -f $${SKILLPATH_HOME:-.skillpath}/dagster/dagster.yaml || cp dagster.yaml $${SKILLPATH_HOME:-.skillpath}/dagster/
+	DAGSTER_HOME=$$(cd $${SKILLPATH_HOME:-.skillpath}/dagster && pwd) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev
+
+bench: install
+	$(BIN)/skillpath bench --statements $${STATEMENTS:-1000000}
+
+clean:
+	rm -rf .skillpath dbt_project/target dbt_project/logs

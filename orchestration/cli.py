@@ -1,0 +1,378 @@
+"""The ``skillpath`` command line: generate, run, demo, export, rollback, report, bench."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from orchestration.config import ConfigError, settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _progress(label: str, done: int, total: int) -> None:
+    if total:
+        pct = 100 * done // total
+        end = "\n" if done >= total else "\r"
+        print(f"  {label}: {done:,}/{total:,} ({pct}%)", end=end, flush=True)
+
+
+# ----------------------------------------------------------------------------- generate
+def cmd_generate(args: argparse.Namespace) -> int:
+    from orchestration.generate import generate_landing
+
+    s = settings()
+    out = Path(args.out).resolve() if args.out else s.landing_dir
+    if out.exists() and any(out.rglob("*")) and not args.force:
+        _say(f"{out} is not empty; use --force to write into it anyway")
+        return 2
+    _say(f"generating {args.statements:,} statements (seed {args.seed}) into {out}")
+    summary = generate_landing(out, statements=args.statements, seed=args.seed,
+                               defects=not args.no_defects, progress=_progress)
+    (s.home).mkdir(parents=True, exist_ok=True)
+    (s.home / "generate_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    _say(json.dumps(summary, indent=2, default=str)[:3000])
+    return 0
+
+
+# ----------------------------------------------------------------------------- run
+@contextmanager
+def _single_writer(home: Path):
+    """Queue runs of this home: DuckDB allows one writer process."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".run.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say("another run of this SKILLPATH_HOME is in progress; waiting for it to finish ...")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def prepare_dagster_home() -> Path:
+    s = settings()
+    dh = s.dagster_home
+    dh.mkdir(parents=True, exist_ok=True)
+    target = dh / "dagster.yaml"
+    if not target.exists():
+        shutil.copyfile(REPO_ROOT / "dagster.yaml", target)
+    os.environ["DAGSTER_HOME"] = str(dh)
+    return dh
+
+
+def run_pipeline(full_refresh: bool = False) -> dict:
+    """One in-process run of the nightly job; returns a summary (also when it failed)."""
+    import dagster as dg
+
+    from orchestration.dbt_project import ensure_manifest
+
+    s = settings()
+    s.require_pseudonym_key()
+    prepare_dagster_home()
+    t0 = time.time()
+    _say("parsing the dbt project ...")
+    ensure_manifest(force=True)
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def("nightly")
+    run_config = {
+        "ops": {"skillpath_dbt": {"config": {"full_refresh": full_refresh}}},
+        "loggers": {"console": {"config": {"log_level": os.environ.get("SKILLPATH_LOG_LEVEL", "INFO")}}},
+    }
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+        summary = summarise_run(result, instance)
+    summary["seconds"] = round(time.time() - t0, 1)
+    return summary
+
+
+def summarise_run(result, instance) -> dict:
+    """Which steps failed or were skipped, every check's outcome, and why the run stopped."""
+    import dagster as dg
+
+    failed_steps, skipped_steps, checks = [], [], []
+    for ev in result.all_events:
+        if ev.event_type == dg.DagsterEventType.STEP_FAILURE:
+            err = ev.event_specific_data.error
+            failed_steps.append({"step": ev.step_key, "error": (err.message if err else "")[:1500]})
+        elif ev.event_type == dg.DagsterEventType.STEP_SKIPPED:
+            skipped_steps.append(ev.step_key)
+        elif ev.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            d = ev.event_specific_data
+            md = {k: getattr(v, "value", v) for k, v in (d.metadata or {}).items()}
+            checks.append({
+                "asset": d.asset_key.to_user_string(),
+                "check": d.check_name,
+                "passed": bool(d.passed),
+                "description": d.description,
+                "metadata": md,
+            })
+    published = any(
+        ev.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
+        and ev.asset_key == dg.AssetKey("warehouse")
+        for ev in result.all_events
+    )
+    failed_checks = [c for c in checks if not c["passed"]]
+    reason = None
+    if failed_steps:
+        reason = "; ".join(f"{f['step']}: {f['error'].splitlines()[0] if f['error'] else 'failed'}"
+                           for f in failed_steps)
+    elif failed_checks:
+        reason = "blocked by checks: " + ", ".join(f"{c['asset']}:{c['check']}" for c in failed_checks)
+    elif not published:
+        reason = "nothing was published"
+    return {
+        "run_id": result.run_id,
+        "success": bool(result.success) and published and not failed_checks,
+        "published": published,
+        "failed_steps": failed_steps,
+        "skipped_steps": skipped_steps,
+        "checks_total": len(checks),
+        "checks_failed": failed_checks,
+        "reason": reason,
+    }
+
+
+def print_run_summary(summary: dict) -> None:
+    s = settings()
+    _say("")
+    _say("=" * 72)
+    if summary["success"]:
+        _say(f"run {summary['run_id'][:8]} succeeded in {summary['seconds']} s; "
+             f"{summary['checks_total']} checks passed")
+        _say(f"published warehouse: {s.warehouse_db}")
+    else:
+        _say(f"run {summary['run_id'][:8]} did NOT publish ({summary['seconds']} s)")
+        _say(f"why: {summary['reason']}")
+        for c in summary["checks_failed"]:
+            _say(f"  failed check {c['asset']} / {c['check']}: {c['description']}")
+        for f in summary["failed_steps"]:
+            _say(f"  failed step {f['step']}: {f['error'][:800]}")
+        if s.warehouse_db.exists():
+            _say(f"the published warehouse is unchanged: {s.warehouse_db}")
+    _say("=" * 72)
+
+
+def _ingest_report() -> None:
+    s = settings()
+    if not s.raw_db.exists():
+        return
+    import duckdb
+
+    from orchestration.ingest.rawstore import quarantine_by_reason, reconciliation
+
+    con = duckdb.connect(str(s.raw_db), read_only=True)
+    try:
+        rec = reconciliation(con)
+        reasons = quarantine_by_reason(con)
+    finally:
+        con.close()
+    _say("ingestion (all loads so far):")
+    _say(f"  {'source':<18}{'files':>7}{'read':>11}{'loaded':>11}{'quarantined':>13}{'duplicates':>12}  balanced")
+    for r in rec:
+        _say(f"  {r['source']:<18}{r['loads'] + r['duplicate_files']:>7}{r['records_read']:>11,}"
+             f"{r['records_loaded']:>11,}{r['records_quarantined']:>13,}{r['records_duplicate']:>12,}"
+             f"  {'yes' if r['balanced'] else 'NO'}")
+    if reasons:
+        _say("  quarantined by reason:")
+        for src, reason, n in reasons:
+            _say(f"    {src:<18}{reason:<26}{n:>9,}")
+
+
+def _marts_report() -> None:
+    s = settings()
+    if not s.warehouse_db.exists():
+        return
+    import duckdb
+
+    con = duckdb.connect(str(s.warehouse_db), read_only=True)
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_schema = 'marts' order by table_name"
+        ).fetchall()
+        _say("published marts (rows):")
+        for schema, name in tables:
+            n = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            _say(f"  {name:<36}{n:>10,}")
+    finally:
+        con.close()
+
+
+def _notify_failure(summary: dict) -> None:
+    from orchestration.alerts import send_alert
+
+    send_alert({
+        "status": "blocked" if summary["checks_failed"] and not summary["failed_steps"] else "failed",
+        "job": "nightly",
+        "run_id": summary["run_id"],
+        "reason": summary["reason"],
+        "failed_checks": [
+            {k: c[k] for k in ("asset", "check", "description")} for c in summary["checks_failed"]
+        ],
+        "failed_steps": summary["failed_steps"],
+    })
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    s = settings()
+    try:
+        s.require_pseudonym_key()
+    except ConfigError as exc:
+        _say(f"error: {exc}")
+        return 2
+    with _single_writer(s.home):
+        summary = run_pipeline(full_refresh=args.full_refresh)
+    _ingest_report()
+    print_run_summary(summary)
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
+    if not summary["success"]:
+        _notify_failure(summary)
+        return 1
+    _marts_report()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    os.environ["SKILLPATH_DEMO"] = "1"
+    s = settings()
+    if not s.landing_dir.exists() or not any(s.landing_dir.rglob("*")):
+        rc = cmd_generate(argparse.Namespace(out=None, statements=args.statements, seed=args.seed,
+                                             no_defects=False, force=False))
+        if rc:
+            return rc
+    else:
+        _say(f"using the existing landing zone {s.landing_dir}")
+    rc = cmd_run(argparse.Namespace(full_refresh=False, json=None))
+    if rc == 0:
+        _say(f"\nwarehouse: {s.warehouse_db}\nreport:    {s.home / 'report.html'}\n"
+             f"exports:   {s.exports_dir}\n"
+             f"try:       .venv/bin/duckdb -readonly {s.warehouse_db}  (or any BI tool; docs/bi.md)")
+    return rc
+
+
+# ----------------------------------------------------------------------------- others
+def cmd_export(args: argparse.Namespace) -> int:
+    from orchestration.publish.exports import export_mart
+
+    n = export_mart(settings().warehouse_db, args.mart, Path(args.out), account_id=args.account)
+    _say(f"wrote {n:,} rows to {args.out}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from orchestration.publish.duckdb_publish import list_versions, rollback
+
+    s = settings()
+    if args.list:
+        for v in list_versions(s.home):
+            _say(str(v))
+        return 0
+    restored = rollback(s.home, to=args.to)
+    _say(f"warehouse.duckdb is now {restored}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from orchestration.report import build_report
+
+    s = settings()
+    out = Path(args.out) if args.out else s.home / "report.html"
+    build_report(s.warehouse_db, out)
+    _say(f"report written to {out}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(REPO_ROOT))
+    from bench.pipeline_bench import main as bench_main
+
+    return bench_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="skillpath",
+        description="Learning and credential analytics warehouse. Settings come from SKILLPATH_* "
+                    "environment variables (SKILLPATH_HOME, default ./.skillpath).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write a realistic sample landing zone",
+                       description="Write a deterministic sample landing zone (xAPI, LMS CSV, credentials, "
+                                   "events) with a small share of realistic defects.")
+    g.add_argument("--statements", type=int, default=20_000, help="xAPI statements to generate (default 20000)")
+    g.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    g.add_argument("--out", help="landing directory (default $SKILLPATH_LANDING_DIR)")
+    g.add_argument("--no-defects", action="store_true", help="write no defective records")
+    g.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    g.set_defaults(func=cmd_generate)
+
+    r = sub.add_parser("run", help="one pipeline run (the nightly job), in-process",
+                       description="Ingest new landing files (and the LRS when configured), build the dbt "
+                                   "models, run the quality gate and publish only if every blocking check "
+                                   "passes. Exit code 1 when nothing was published.")
+    r.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
+    r.add_argument("--json", help="also write the run summary to this file")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="generate sample data (if none) and run the whole pipeline",
+                       description="Demo mode (SKILLPATH_DEMO=1, a fixed demo pseudonym key): generates a "
+                                   "landing zone when there is none, runs the pipeline, prints a summary.")
+    d.add_argument("--statements", type=int, default=20_000)
+    d.add_argument("--seed", type=int, default=42)
+    d.set_defaults(func=cmd_demo)
+
+    e = sub.add_parser("export", help="export a published mart to CSV",
+                       description="Export one mart of the published warehouse to CSV (small cells stay suppressed).")
+    e.add_argument("mart")
+    e.add_argument("--account", help="only this account's rows")
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=cmd_export)
+
+    rb = sub.add_parser("rollback", help="put a previous warehouse version back",
+                        description="Atomically restore the previous (or a named) published warehouse version.")
+    rb.add_argument("--to", help="version file name (default: the one before the current)")
+    rb.add_argument("--list", action="store_true", help="list the kept versions")
+    rb.set_defaults(func=cmd_rollback)
+
+    rp = sub.add_parser("report", help="write the HTML report from the published marts",
+                        description="Write the self-contained HTML report from the published warehouse.")
+    rp.add_argument("--out", help="output file (default $SKILLPATH_HOME/report.html)")
+    rp.set_defaults(func=cmd_report)
+
+    b = sub.add_parser("bench", help="benchmark the pipeline against a hand-written DuckDB floor",
+                       description="Generate N statements, time a full and an incremental run and the "
+                                   "single-process DuckDB floor; write docs/benchmarks.md.")
+    b.add_argument("--statements", type=int, default=1_000_000)
+    b.add_argument("--workdir", help="where to keep the generated landing zone and homes")
+    b.add_argument("--threads", type=int, default=2)
+    b.add_argument("--memory-limit", default="3GB")
+    b.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        _say(f"error: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""dbt models, seeds and tests as Dagster assets and asset checks (``dbt build``, streamed)."""
+
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from orchestration.config import settings
+from orchestration.dbt_project import dbt_project, dbt_run_env, ensure_manifest
+
+
+class SkillpathTranslator(DagsterDbtTranslator):
+    """Keys and groups follow the dbt folders: ``marts/fct_attempts`` in group ``marts_learning``."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        rtype = dbt_resource_props["resource_type"]
+        if rtype == "source":
+            return super().get_asset_key(dbt_resource_props)
+        if rtype == "seed":
+            return dg.AssetKey(["reference", dbt_resource_props["name"]])
+        fqn = dbt_resource_props["fqn"]
+        layer = fqn[1] if len(fqn) > 2 else "models"
+        return dg.AssetKey([layer, dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        fqn = dbt_resource_props["fqn"]
+        return "_".join(fqn[1:-1]) or "models"
+
+
+TRANSLATOR = SkillpathTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+
+
+@dbt_assets(
+    manifest=ensure_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=TRANSLATOR,
+)
+def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    """``dbt build``: seeds, models and their tests; a failing test fails the step (nothing downstream runs)."""
+    os.environ.update(dbt_run_env())
+    args = ["build"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    target = settings().home / "dbt_target"
+    yield from dbt.cli(args, context=context, target_path=target).stream()
+
+
+def dbt_resource() -> DbtCliResource:
+    """dbt from this interpreter's environment (works without the venv's bin on PATH)."""
+    venv_dbt = Path(sys.executable).parent / "dbt"
+    return DbtCliResource(
+        project_dir=dbt_project,
+        profiles_dir=os.fspath(dbt_project.profiles_dir),
+        dbt_executable=os.fspath(venv_dbt) if venv_dbt.exists() else "dbt",
+    )
+
+
+def mart_keys() -> list[dg.AssetKey]:
+    """Asset keys of every model in the marts folder (what publication reads)."""
+    return [k for k in skillpath_dbt.keys if k.path[0] == "marts"]
+
+
+assets = [skillpath_dbt]
