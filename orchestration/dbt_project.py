@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -32,6 +33,8 @@ def _parse_env():
         SKILLPATH_HOME=str(s.home),
         SKILLPATH_PSEUDONYM_KEY=s.pseudonym_key or "parse-only-placeholder",
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        # dagster-dbt's preparer runs "dbt" from PATH: the one beside this interpreter
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     )
     try:
         yield

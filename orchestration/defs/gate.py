@@ -26,8 +26,10 @@ def _specs() -> list[dg.AssetCheckSpec]:
 @dg.multi_asset_check(specs=_specs(), can_subset=False, name="gx_gate")
 def gx_gate(context: dg.AssetCheckExecutionContext):
     """Run every suite once against the freshly built marts (build.duckdb, read-only)."""
+    from orchestration.faults import pause_point
     from orchestration.quality.gx_suites import run_suites
 
+    pause_point("gate")
     s = settings()
     previous = s.warehouse_db if s.warehouse_db.exists() else None
     results = {r.suite: r for r in run_suites(s.build_db, previous)}

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import dagster as dg
 
 from orchestration.config import settings
+from orchestration.faults import pause_point
 
 GROUP = "ingest"
 
@@ -30,6 +31,8 @@ def lake():
 def _progress(context: dg.AssetExecutionContext) -> Callable[[str, int, int], None]:
     def report(label: str, done: int, total: int) -> None:
         context.log.info(f"{label}: {done}/{total}")
+        if done and done < total:  # crash tests stop here, mid-ingestion
+            pause_point("ingest")
 
     return report
 

@@ -12,6 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.config import settings
 from orchestration.dbt_project import dbt_project, dbt_run_env, ensure_manifest
+from orchestration.faults import pause_point
 
 
 class SkillpathTranslator(DagsterDbtTranslator):
@@ -53,7 +54,12 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     if config.full_refresh:
         args.append("--full-refresh")
     target = settings().home / "dbt_target"
-    yield from dbt.cli(args, context=context, target_path=target).stream()
+    paused = False
+    for event in dbt.cli(args, context=context, target_path=target).stream():
+        yield event
+        if not paused:  # crash tests stop here, with dbt half-way through the build
+            paused = True
+            pause_point("dbt")
 
 
 def dbt_resource() -> DbtCliResource:

@@ -1,0 +1,112 @@
+"""The Dagster code location: assets, blocking checks, the nightly job, schedule and sensor."""
+
+from __future__ import annotations
+
+import importlib
+
+import dagster as dg
+import pytest
+
+REQUIRED_ASSETS = {
+    "raw_lms", "raw_credentials", "raw_xapi_statements", "raw_credential_events", "raw_ingest_summary",
+    "marts/fct_attempts", "marts/mart_exercise_summary", "marts/mart_chapter_mastery",
+    "marts/mart_learner_course_progress", "marts/mart_group_league", "marts/mart_course_overview",
+    "marts/dim_learners", "marts/dim_groups", "marts/dim_courses", "marts/dim_chapters", "marts/dim_exercises",
+    "marts/dim_credentials", "marts/dim_collections", "marts/fct_credential_awards",
+    "marts/fct_credential_transitions", "marts/mart_learner_flow", "marts/mart_pathway_progress",
+    "marts/fct_credential_events", "marts/mart_credential_engagement", "marts/mart_credential_verification",
+    "marts/mart_issuance_trends", "marts/mart_recipient_credentials",
+    "warehouse", "postgres_warehouse", "csv_exports", "html_report", "reference/xapi_verbs",
+}
+
+
+@pytest.fixture(scope="module")
+def defs():
+    from orchestration.dbt_project import ensure_manifest
+
+    ensure_manifest(force=True)
+    import orchestration.defs.gate
+    import orchestration.defs.publish
+    import orchestration.defs.transform
+    import orchestration.definitions
+
+    for mod in (orchestration.defs.transform, orchestration.defs.gate, orchestration.defs.publish,
+                orchestration.definitions):
+        importlib.reload(mod)
+    return orchestration.definitions.defs
+
+
+def test_every_asset_of_the_design_is_defined(defs):
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    missing = REQUIRED_ASSETS - keys
+    assert not missing, f"missing assets: {sorted(missing)}"
+
+
+def test_every_mart_has_a_blocking_gx_check_and_publication_waits_for_it(defs):
+    graph = defs.resolve_asset_graph()
+    marts = {k for k in graph.get_all_asset_keys() if k.path[0] == "marts"}
+    gx = {}
+    for key in graph.asset_check_keys:
+        if key.name == "gx_suite":
+            gx[key.asset_key] = graph.get_check_spec(key)
+    assert set(gx) == marts
+    assert all(spec.blocking for spec in gx.values())
+    recon = dg.AssetCheckKey(dg.AssetKey("raw_ingest_summary"), "ingestion_reconciled")
+    assert graph.get_check_spec(recon).blocking
+    warehouse_parents = graph.get(dg.AssetKey("warehouse")).parent_keys
+    assert marts <= set(warehouse_parents)
+
+
+def test_dbt_sources_hang_off_the_ingest_assets(defs):
+    graph = defs.resolve_asset_graph()
+    parents = graph.get(dg.AssetKey(["staging", "stg_xapi__statements"])).parent_keys
+    assert dg.AssetKey("raw_xapi_statements") in parents
+
+
+def test_nightly_schedule_and_sensor(defs, monkeypatch, tmp_path):
+    sched = defs.resolve_schedule_def("nightly_schedule")
+    assert sched.cron_schedule == "0 2 * * *" and sched.execution_timezone == "UTC"
+    assert sched.job_name == "nightly"
+    sensor = defs.resolve_sensor_def("landing_files_sensor")
+
+    landing = tmp_path / "landing"
+    monkeypatch.setenv("SKILLPATH_HOME", str(tmp_path))
+    monkeypatch.setenv("SKILLPATH_LANDING_DIR", str(landing))
+    (landing / "xapi").mkdir(parents=True)
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(instance=instance)
+        assert isinstance(sensor(ctx), dg.SkipReason)  # empty landing zone: no run
+        (landing / "xapi" / "a.ndjson").write_text("{}\n")
+        first = sensor(ctx)
+        assert isinstance(first, dg.RunRequest)
+        ctx2 = dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
+        assert isinstance(sensor(ctx2), dg.SkipReason)  # nothing new since the cursor
+        (landing / "xapi" / "b.ndjson").write_text("{}\n")
+        ctx3 = dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
+        second = sensor(ctx3)
+        assert isinstance(second, dg.RunRequest) and second.run_key != first.run_key
+
+
+def test_schedule_cron_and_timezone_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SKILLPATH_SCHEDULE_CRON", "30 3 * * 1-5")
+    monkeypatch.setenv("SKILLPATH_SCHEDULE_TIMEZONE", "Europe/Zurich")
+    import orchestration.defs.schedules as schedules
+
+    mod = importlib.reload(schedules)
+    try:
+        assert mod.nightly_schedule.cron_schedule == "30 3 * * 1-5"
+        assert mod.nightly_schedule.execution_timezone == "Europe/Zurich"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(schedules)
+
+
+def test_run_queue_allows_one_run_at_a_time(tmp_path):
+    import shutil
+
+    from orchestration.dbt_project import REPO_ROOT
+
+    shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
