@@ -25,10 +25,10 @@ def defs():
     from orchestration.dbt_project import ensure_manifest
 
     ensure_manifest(force=True)
+    import orchestration.definitions
     import orchestration.defs.gate
     import orchestration.defs.publish
     import orchestration.defs.transform
-    import orchestration.definitions
 
     for mod in (orchestration.defs.transform, orchestration.defs.gate, orchestration.defs.publish,
                 orchestration.definitions):
