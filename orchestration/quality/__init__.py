@@ -1,0 +1,1 @@
+"""Data-quality gate: Great Expectations suites run against the built marts."""
