@@ -7,10 +7,12 @@ the environment between calls.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_PSEUDONYM_KEY = "skillpath-demo-key-not-for-production"
 
 
@@ -39,6 +41,8 @@ class Settings:
     keep_versions: int
     postgres_url: str | None
     alert_webhook: str | None
+    as_of_date: dt.date | None
+    expectations_dir: Path
 
     # Files under SKILLPATH_HOME -------------------------------------------------
     @property
@@ -87,6 +91,8 @@ class Settings:
             "SKILLPATH_MEMORY_LIMIT": self.memory_limit,
             "SKILLPATH_PSEUDONYM_KEY": self.require_pseudonym_key(),
         }
+        if self.as_of_date:
+            env["SKILLPATH_AS_OF_DATE"] = self.as_of_date.isoformat()
         return env
 
 
@@ -108,4 +114,16 @@ def settings() -> Settings:
         keep_versions=int(_env("SKILLPATH_KEEP_VERSIONS", "3")),
         postgres_url=_env("SKILLPATH_POSTGRES_URL"),
         alert_webhook=_env("SKILLPATH_ALERT_WEBHOOK"),
+        as_of_date=_date(_env("SKILLPATH_AS_OF_DATE")),
+        expectations_dir=Path(_env("SKILLPATH_EXPECTATIONS_DIR", str(REPO_ROOT / "expectations"))).resolve(),
     )
+
+
+def _date(value: str | None) -> dt.date | None:
+    """``SKILLPATH_AS_OF_DATE`` (YYYY-MM-DD): the run's reference date for statuses and freshness."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise ConfigError(f"SKILLPATH_AS_OF_DATE must be YYYY-MM-DD, got {value!r}") from exc

@@ -32,7 +32,8 @@ def gx_gate(context: dg.AssetCheckExecutionContext):
     pause_point("gate")
     s = settings()
     previous = s.warehouse_db if s.warehouse_db.exists() else None
-    results = {r.suite: r for r in run_suites(s.build_db, previous)}
+    results = {r.suite: r for r in run_suites(s.build_db, previous, as_of=s.as_of_date,
+                                              suites_dir=s.expectations_dir)}
     for key in mart_keys():
         name = key.path[-1]
         res = results.get(name)

@@ -1,6 +1,7 @@
 """dbt models, seeds and tests as Dagster assets and asset checks (``dbt build``, streamed)."""
 
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -53,6 +54,9 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     args = ["build"]
     if config.full_refresh:
         args.append("--full-refresh")
+    as_of = settings().as_of_date
+    if as_of:
+        args += ["--vars", json.dumps({"as_of_date": as_of.isoformat()})]
     target = settings().home / "dbt_target"
     paused = False
     for event in dbt.cli(args, context=context, target_path=target).stream():
