@@ -1,0 +1,335 @@
+"""Ingest ``landing/credentials/`` into the raw layer.
+
+Files (subfolders allowed): ``*.json`` (one document or an array of documents),
+``*.jwt`` (one compact JWT per line), ``*.ndjson`` / ``*.jsonl`` (one document
+per line: a JSON object, or a JSON string holding a compact JWT) and
+``collections.csv``. Any other file is one quarantine record ``unsupported_file``.
+The contract is in ``docs/credentials_input.md``.
+
+Each file is one :class:`~orchestration.ingest.rawstore.RawLoad` (one
+transaction with its manifest row); a file whose content was loaded before is
+noted as ``duplicate_content`` and not read again. A record is one document
+(or one CSV row); it is loaded (``raw.credential_documents`` + its awards and
+associations), quarantined with a reason, or counted as a duplicate when it
+adds nothing new (every award it holds is already known with the same values).
+
+Open Badges 2.0 badge classes, issuers and revocation lists given as IRIs are
+resolved against every such document in the raw layer and in this run (files
+are scanned once before loading, so order inside a run does not matter). When
+one arrives after awards it completes (a revocation list for an assertion
+loaded in an earlier run, a badge class that was unknown), a new row for each
+such award is appended to ``raw.credential_awards`` with the completed values:
+the current state of an award is its latest row (``loaded_at``, ``record_no``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import orjson
+
+from orchestration.ingest import _credential_formats as fmt
+from orchestration.ingest.rawstore import (
+    RawLoad,
+    already_loaded,
+    file_sha256,
+    record_duplicate_content,
+    utcnow,
+)
+
+SOURCE = "credentials"
+DOCUMENT_SUFFIXES = {".json", ".jwt", ".ndjson", ".jsonl"}
+COLLECTIONS_FILE = "collections.csv"
+COLLECTION_COLUMNS = ("collection_id", "collection_name", "position", "achievement_id", "course_id")
+REGISTRY_FORMATS = ("ob2_badgeclass", "ob2_issuer", "ob2_revocationlist")
+
+Progress = Callable[[str, int, int], None]
+
+
+class _Record:
+    """One record read from a file: its position, exact bytes, and how to read it."""
+
+    __slots__ = ("record_no", "raw", "kind", "value")
+
+    def __init__(self, record_no: int, raw: bytes, kind: str, value=None):
+        self.record_no = record_no
+        self.raw = raw          # bytes exactly as read
+        self.kind = kind        # json (value = parsed object) | jwt (value = token) | error (value = Rejected)
+        self.value = value
+
+
+def _json_value(data: bytes) -> object:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise fmt.Rejected("malformed_json", str(exc)) from None
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise fmt.Rejected("invalid_utf8", str(exc)) from None
+
+
+def _records(path: Path) -> Iterator[_Record]:
+    """The records of a document file, in order; unreadable ones carry their Rejected."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        data = path.read_bytes()
+        try:
+            value = _json_value(_decode(data).encode())
+        except fmt.Rejected as exc:
+            yield _Record(1, data, "error", exc)
+            return
+        if isinstance(value, list):
+            for i, item in enumerate(value, start=1):
+                raw = orjson.dumps(item)
+                yield _Record(i, raw, "jwt", item) if isinstance(item, str) else _Record(i, raw, "json", item)
+        else:
+            yield _Record(1, data, "jwt" if isinstance(value, str) else "json", value)
+        return
+    with open(path, "rb") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            raw = line.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            try:
+                line_text = _decode(raw).strip()
+                if suffix == ".jwt":
+                    yield _Record(line_no, raw, "jwt", line_text)
+                    continue
+                value = _json_value(line_text.encode())
+            except fmt.Rejected as exc:
+                yield _Record(line_no, raw, "error", exc)
+                continue
+            yield _Record(line_no, raw, "jwt", value) if isinstance(value, str) else _Record(line_no, raw, "json", value)
+
+
+def _parse(rec: _Record, now: dt.datetime) -> fmt.Document:
+    if rec.kind == "error":
+        raise rec.value
+    raw_text = rec.raw.decode("utf-8", "surrogateescape")
+    if rec.kind == "jwt":
+        _header, payload = fmt.decode_jwt(rec.value)
+        return fmt.parse_document(payload, rec.value if isinstance(rec.value, str) else raw_text, now,
+                                  from_jwt=True)
+    return fmt.parse_document(rec.value, raw_text.removeprefix("\ufeff"), now)
+
+
+class _State:
+    """What the raw layer (plus this run so far) already holds."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.registry = fmt.Registry()
+        self.doc_keys: set[tuple[str, str | None, str]] = set()
+        self.awards: dict[str, fmt.Award] = {}
+        self.award_origin: dict[str, str] = {}
+        self.associations: set[tuple[str, str, str, str]] = set()
+        now = utcnow()
+        for doc_format, doc_id, payload, sha in con.execute(
+            "select document_format, document_id, payload, payload_sha256 from raw.credential_documents "
+            "order by loaded_at, record_no"
+        ).fetchall():
+            self.doc_keys.add((doc_format, doc_id, sha))
+            if doc_format in REGISTRY_FORMATS:
+                try:
+                    self.registry.add(fmt.parse_document(orjson.loads(payload), "", now))
+                except fmt.Rejected:    # a document that was valid when loaded stays usable by id
+                    continue
+        cols = ", ".join(fmt.Award.COLUMNS)
+        for row in con.execute(
+            f"select {cols}, source_ref from raw.credential_awards "
+            "qualify row_number() over (partition by award_id order by loaded_at desc, record_no desc) = 1"
+        ).fetchall():
+            award = fmt.Award(**dict(zip(fmt.Award.COLUMNS, row[:-1], strict=True)))
+            self.awards[award.award_id] = award
+            self.award_origin[award.award_id] = row[-1]
+        self.associations.update(con.execute(
+            "select clr_id, association_type, source_id, target_id from raw.credential_associations"
+        ).fetchall())
+
+
+def _insert_award(load: RawLoad, record_no: int, award: fmt.Award) -> None:
+    load.con.execute(
+        "insert into raw.credential_awards (load_id, source, source_ref, record_no, loaded_at, "
+        + ", ".join(fmt.Award.COLUMNS) + ") values (" + ", ".join(["?"] * (5 + len(fmt.Award.COLUMNS))) + ")",
+        [*load.meta(record_no), *award.values()],
+    )
+
+
+def _refresh_known_awards(load: RawLoad, record_no: int, state: _State) -> None:
+    """Append a completed row for earlier awards a new badge class / issuer / revocation list completes."""
+    for award_id, known in list(state.awards.items()):
+        if known.source_format != "ob2":
+            continue
+        resolved = state.registry.resolve(known)
+        if resolved != known:
+            _insert_award(load, record_no, resolved)
+            state.awards[award_id] = resolved
+            state.award_origin[award_id] = load.source_ref
+
+
+def _load_document(load: RawLoad, rec: _Record, doc: fmt.Document, state: _State) -> None:
+    key = (doc.document_format, doc.document_id, doc.payload_sha256)
+    new_awards: list[fmt.Award] = []
+    seen: dict[str, fmt.Award] = {}
+    for award in doc.awards:
+        award = state.registry.resolve(award)
+        known = seen.get(award.award_id) or state.awards.get(award.award_id)
+        if known is not None:
+            issuers_differ = known.issuer_id and award.issuer_id and known.issuer_id != award.issuer_id
+            if known.core() != award.core() or issuers_differ:
+                where = state.award_origin.get(award.award_id, load.source_ref)
+                raise fmt.Rejected("duplicate_id_conflict",
+                                   f"award {award.award_id} was loaded before (from {where}) with a different "
+                                   "format, achievement, issuer, recipient or dates")
+            merged = award.merge_into(known)
+            if merged != known:
+                new_awards.append(merged)
+        else:
+            new_awards.append(award)
+        seen[award.award_id] = award
+    if not new_awards and (doc.awards or key in state.doc_keys):
+        load.duplicate += 1
+        return
+    load.con.execute(
+        "insert into raw.credential_documents (load_id, source, source_ref, record_no, loaded_at, "
+        "document_format, document_id, payload, raw_text, payload_sha256) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [*load.meta(rec.record_no), doc.document_format, doc.document_id, doc.payload_json, doc.raw_text,
+         doc.payload_sha256],
+    )
+    state.doc_keys.add(key)
+    for award in new_awards:
+        _insert_award(load, rec.record_no, award)
+        state.awards[award.award_id] = award
+        state.award_origin[award.award_id] = load.source_ref
+    new_assoc = [a for a in dict.fromkeys(doc.associations) if a not in state.associations]
+    if new_assoc:
+        load.con.executemany(
+            "insert into raw.credential_associations (load_id, source, source_ref, record_no, loaded_at, "
+            "clr_id, association_type, source_id, target_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*load.meta(rec.record_no), *a) for a in new_assoc],
+        )
+        state.associations.update(new_assoc)
+    if doc.document_format in REGISTRY_FORMATS:
+        _refresh_known_awards(load, rec.record_no, state)
+    load.loaded += 1
+
+
+def _load_document_file(load: RawLoad, path: Path, state: _State) -> None:
+    for rec in _records(path):
+        load.read += 1
+        try:
+            _load_document(load, rec, _parse(rec, load.loaded_at), state)
+        except fmt.Rejected as exc:
+            load.quarantine(rec.record_no, exc.reason, exc.detail, rec.raw)
+
+
+def _load_collections(load: RawLoad, path: Path) -> None:
+    lines = path.read_bytes().splitlines()
+    header_no = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if header_no is None:
+        return
+    try:
+        header = [h.strip().lower() for h in next(csv.reader([_decode(lines[header_no])]))]
+    except fmt.Rejected as exc:
+        load.read += 1
+        load.quarantine(header_no + 1, "bad_csv_header", exc.detail, lines[header_no])
+        return
+    missing = [c for c in COLLECTION_COLUMNS[:4] if c not in header]
+    if missing:
+        load.read += 1
+        load.quarantine(header_no + 1, "bad_csv_header", f"header lacks {missing}: {header}",
+                        path.read_bytes())
+        return
+    rows = []
+    for line_no, raw in enumerate(lines[header_no + 1:], start=header_no + 2):
+        if not raw.strip():
+            continue
+        load.read += 1
+        try:
+            line = _decode(raw)
+        except fmt.Rejected as exc:
+            load.quarantine(line_no, exc.reason, exc.detail, raw)
+            continue
+        fields = next(csv.reader([line]), [])
+        if len(fields) != len(header):
+            load.quarantine(line_no, "bad_csv_row", f"{len(fields)} fields, header has {len(header)}", raw)
+            continue
+        row = {c: (v.strip() if v.strip() else None) for c, v in zip(header, fields, strict=True)}
+        empty = [c for c in ("collection_id", "achievement_id") if not row.get(c)]
+        if empty:
+            load.quarantine(line_no, "missing_key", f"empty {empty}", raw)
+            continue
+        position = row.get("position") or ""
+        if not position.isdigit():
+            load.quarantine(line_no, "bad_csv_row", f"position {position!r} is not a whole number", raw)
+            continue
+        rows.append((*load.meta(line_no), *(row.get(c) for c in COLLECTION_COLUMNS), line))
+        load.loaded += 1
+    if rows:
+        load.con.executemany(
+            "insert into raw.collections (load_id, source, source_ref, record_no, loaded_at, collection_id, "
+            "collection_name, position, achievement_id, course_id, raw_line) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def _prescan(path: Path, registry: fmt.Registry, now: dt.datetime) -> None:
+    """Register the OB 2.0 badge classes, issuers and revocation lists a file holds."""
+    for rec in _records(path):
+        try:
+            doc = _parse(rec, now)
+        except fmt.Rejected:
+            continue
+        if doc.document_format in REGISTRY_FORMATS:
+            registry.add(doc)
+
+
+def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
+                       progress: Progress | None = None) -> list[dict]:
+    """Load every new file under ``<landing_dir>/credentials``; one summary dict per file."""
+    landing = Path(landing_dir)
+    root = landing / "credentials"
+    if not root.is_dir():
+        return []
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    state = _State(con)
+    now = utcnow()
+    todo = []
+    for path in files:
+        sha = file_sha256(path)
+        todo.append((path, path.relative_to(landing).as_posix(), sha))
+        if path.suffix.lower() in DOCUMENT_SUFFIXES and not already_loaded(con, SOURCE, sha):
+            _prescan(path, state.registry, now)
+    results = []
+    for done, (path, ref, sha) in enumerate(todo, start=1):
+        earlier = already_loaded(con, SOURCE, sha)
+        if earlier:
+            load_id = record_duplicate_content(con, SOURCE, ref, sha, earlier)
+            results.append({"source_ref": ref, "load_id": load_id, "status": "duplicate_content",
+                            "records_read": 0, "records_loaded": 0, "records_quarantined": 0,
+                            "records_duplicate": 0, "quarantine_reasons": {}})
+        else:
+            with RawLoad(con, SOURCE, ref, sha) as load:
+                if path.name.lower() == COLLECTIONS_FILE:
+                    _load_collections(load, path)
+                elif path.suffix.lower() in DOCUMENT_SUFFIXES:
+                    _load_document_file(load, path, state)
+                else:
+                    load.read += 1
+                    load.quarantine(1, "unsupported_file",
+                                    f"{path.suffix or 'no extension'}: not a credentials file type",
+                                    path.read_bytes())
+            results.append({"source_ref": ref, "load_id": load.load_id, "status": "loaded",
+                            "records_read": load.read, "records_loaded": load.loaded,
+                            "records_quarantined": load.quarantined, "records_duplicate": load.duplicate,
+                            "quarantine_reasons": dict(load.reasons)})
+        if progress:
+            progress("credentials files", done, len(todo))
+    return results
