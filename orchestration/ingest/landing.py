@@ -1,0 +1,237 @@
+"""The landing zone: walking its files exactly once, and one full ingestion run.
+
+Every landing file is handled by :func:`load_file_once`: its content sha256 is
+compared with the manifest first, so a file loaded before (under any name) costs
+one hash and nothing else; otherwise it is read inside one :class:`RawLoad`
+transaction. :func:`ingest_landing` runs every source in the order the raw
+contract needs (LMS before xAPI, because statement actors are resolved against
+``raw.lms_users``) and fails loudly when any source does not reconcile.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import duckdb
+
+from orchestration.ingest.rawstore import (
+    RawLoad,
+    ReconciliationError,
+    already_loaded,
+    file_sha256,
+    quarantine_by_reason,
+    reconciliation,
+    record_duplicate_content,
+)
+
+Progress = Callable[[str], None] | None
+
+#: errors that mean a landing file (or the rest of it) cannot be read or decompressed
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+#: raw bytes of an unreadable file are kept in quarantine up to this size
+MAX_QUARANTINED_FILE_BYTES = 64 << 20
+
+#: raw tables holding the loaded records of each source (for the cross-check)
+SOURCE_TABLES = {
+    "xapi_file": ("xapi_statements",),
+    "xapi_lrs": ("xapi_statements",),
+    "lms": ("lms_accounts", "lms_users", "lms_groups", "lms_group_members", "lms_courses",
+            "lms_chapters", "lms_exercises", "lms_enrollments"),
+    "credential_events": ("credential_events",),
+}
+
+
+def iter_landing_files(landing_dir: Path, subdir: str) -> list[Path]:
+    """Regular files under ``landing_dir/subdir`` (recursively), sorted by path.
+
+    Names starting with ``.`` (files or folders: partial uploads, editor files) are skipped.
+    """
+    root = Path(landing_dir) / subdir
+    if not root.is_dir():
+        return []
+    out = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
+            continue
+        out.append(p)
+    return sorted(out)
+
+
+def base_name(path: Path) -> str:
+    """The lower-case file name without a trailing ``.gz``."""
+    name = path.name.lower()
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def open_landing_file(path: Path) -> IO[bytes]:
+    """Open a landing file for binary reading, decompressing ``*.gz`` on the fly."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def quarantine_unreadable(load: RawLoad, path: Path, record_no: int, error: BaseException,
+                          after: str = "") -> None:
+    """Count one record for a file (or the rest of a file) that cannot be read or decompressed."""
+    raw = None
+    try:
+        if path.stat().st_size <= MAX_QUARANTINED_FILE_BYTES:
+            raw = path.read_bytes()
+    except OSError:
+        pass
+    load.read += 1
+    load.quarantine(record_no, "unreadable_file",
+                    f"{after}{type(error).__name__}: {error}; the file stays in the landing zone", raw)
+
+
+def quarantine_whole_file(load: RawLoad, path: Path, reason: str, detail: str) -> None:
+    """Count a whole file as one quarantined record (raw bytes kept up to a size limit)."""
+    try:
+        raw = path.read_bytes() if path.stat().st_size <= MAX_QUARANTINED_FILE_BYTES else None
+    except OSError as exc:
+        quarantine_unreadable(load, path, 1, exc)
+        return
+    load.read += 1
+    load.quarantine(1, reason, detail, raw)
+
+
+def load_file_once(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Path, path: Path,
+                   body: Callable[[RawLoad, Path], None], progress: Progress = None) -> dict:
+    """Load one landing file exactly once, by content; returns its counts.
+
+    ``body(load, path)`` reads the file into the open :class:`RawLoad`. A file whose
+    content was loaded before is skipped; under a new name it is noted in the manifest
+    as ``duplicate_content`` (and counts nothing), under its old name not at all.
+    """
+    rel = path.relative_to(landing_dir).as_posix()
+    try:
+        sha = file_sha256(path)
+    except OSError as exc:
+        with RawLoad(con, source, rel, None) as load:
+            quarantine_unreadable(load, path, 1, exc)
+        return _file_result(rel, "loaded", load)
+    earlier = already_loaded(con, source, sha)
+    if earlier:
+        same_name = con.execute("select source_ref = ? from raw.load_manifest where load_id = ?",
+                                [rel, earlier]).fetchall()[0][0]
+        if not same_name:
+            record_duplicate_content(con, source, rel, sha, earlier)
+        if progress:
+            progress(f"{source} {rel}: seen before, skipped")
+        return {"source_ref": rel, "status": "seen_before" if same_name else "duplicate_content",
+                "load_id": earlier, "read": 0, "loaded": 0, "quarantined": 0, "duplicate": 0}
+    t0 = time.perf_counter()
+    with RawLoad(con, source, rel, sha) as load:
+        body(load, path)
+    if progress:
+        progress(f"{source} {rel}: read {load.read}, loaded {load.loaded}, quarantined "
+                 f"{load.quarantined}, duplicates {load.duplicate} ({time.perf_counter() - t0:.1f}s)")
+    return _file_result(rel, "loaded", load)
+
+
+def _file_result(rel: str, status: str, load: RawLoad) -> dict:
+    return {"source_ref": rel, "status": status, "load_id": load.load_id, "read": load.read,
+            "loaded": load.loaded, "quarantined": load.quarantined, "duplicate": load.duplicate,
+            "reasons": dict(load.reasons)}
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows actually present in the raw tables, per source (for sources listed in SOURCE_TABLES)."""
+    out = {}
+    for source, tables in SOURCE_TABLES.items():
+        out[source] = sum(
+            con.execute(f"select count(*) from raw.{t} where source = ?", [source]).fetchall()[0][0]
+            for t in tables
+        )
+    return out
+
+
+def ingest_landing(settings, progress: Progress = None, include_lrs: bool = True) -> dict:
+    """One ingestion run: LMS, credentials, xAPI files, credential events, then the LRS.
+
+    Returns ``{"files": {source: [per-file dicts]}, "sources": reconciliation rows,
+    "quarantine": [(source, reason, count)], "notes": [...]}``; the figures in
+    ``sources`` and ``quarantine`` are cumulative over the raw layer's history.
+    Raises :class:`ReconciliationError` when a source does not balance.
+    """
+    from orchestration.ingest.events import ingest_credential_events
+    from orchestration.ingest.lms import ingest_lms
+    from orchestration.ingest.raw_schema import connect_raw
+    from orchestration.ingest.xapi import ingest_xapi_files
+
+    landing = Path(settings.landing_dir)
+    notes: list[str] = []
+    files: dict[str, list[dict]] = {}
+    con = connect_raw(settings.raw_db)
+    try:
+        con.execute(f"set threads = {int(settings.threads)}")
+        con.execute("set memory_limit = ?", [settings.memory_limit])
+        files["lms"] = ingest_lms(con, landing, progress)
+        try:
+            from orchestration.ingest.credentials import ingest_credentials
+        except ImportError as exc:
+            notes.append(f"credentials skipped: orchestration.ingest.credentials not available ({exc})")
+        else:
+            files["credentials"] = ingest_credentials(con, landing, progress)
+        files["xapi_file"] = ingest_xapi_files(con, landing, progress)
+        files["credential_events"] = ingest_credential_events(con, landing, progress)
+        if include_lrs and settings.lrs_url:
+            from orchestration.ingest.lrs import extract_lrs
+
+            files["xapi_lrs"] = extract_lrs(con, settings)
+        summary = {
+            "files": files,
+            "sources": reconciliation(con),
+            "quarantine": quarantine_by_reason(con),
+            "table_rows": table_counts(con),
+            "notes": notes,
+        }
+    finally:
+        con.close()
+    problems = [f"{s['source']}: read {s['records_read']} != loaded {s['records_loaded']} + quarantined "
+                f"{s['records_quarantined']} (quarantine rows {s['quarantine_rows']}) + duplicates "
+                f"{s['records_duplicate']}" for s in summary["sources"] if not s["balanced"]]
+    for s in summary["sources"]:
+        rows = summary["table_rows"].get(s["source"])
+        if rows is not None and rows != s["records_loaded"]:
+            problems.append(f"{s['source']}: manifest says {s['records_loaded']} loaded but the raw "
+                            f"tables hold {rows} rows")
+    if problems:
+        raise ReconciliationError("raw layer does not reconcile:\n  " + "\n  ".join(problems))
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    """A small plain-text table of an :func:`ingest_landing` summary."""
+    head = ("source", "files", "dup files", "read", "loaded", "quarantined", "duplicates", "balanced")
+    rows = [head]
+    for s in summary["sources"]:
+        rows.append((s["source"], str(s["loads"]), str(s["duplicate_files"]), str(s["records_read"]),
+                     str(s["records_loaded"]), str(s["records_quarantined"]), str(s["records_duplicate"]),
+                     "yes" if s["balanced"] else "NO"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+             for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if summary["quarantine"]:
+        lines += ["", "quarantined by reason:"]
+        lines += [f"  {source:<18} {reason:<24} {n:>10}" for source, reason, n in summary["quarantine"]]
+    else:
+        lines += ["", "quarantine: empty"]
+    lines += [f"note: {n}" for n in summary.get("notes", [])]
+    return "\n".join(lines)
+
+
+def iter_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, stripped line) for every non-blank line of a binary stream."""
+    for no, line in enumerate(fh, 1):
+        line = line.strip()
+        if line:
+            yield no, line

@@ -1,0 +1,534 @@
+"""xAPI statements into ``raw.xapi_statements``: from landing files and (through
+:func:`load_xapi_records`) from the LRS client.
+
+Each record is the raw bytes of one statement. It is parsed with orjson, checked
+(id, actor, verb, object, timestamp), its actor resolved against ``raw.lms_users``,
+its typed columns extracted, and then it is either inserted, counted as a
+duplicate (same id, same canonical payload) or quarantined with a reason. Rows go
+to DuckDB in Arrow batches; duplicates are found with a join against the raw table
+on ``statement_id`` (never a Python set of the whole history).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from orchestration.ingest.landing import (
+    READ_ERRORS,
+    Progress,
+    base_name,
+    iter_landing_files,
+    iter_lines,
+    load_file_once,
+    open_landing_file,
+    quarantine_unreadable,
+    quarantine_whole_file,
+)
+from orchestration.ingest.rawstore import RawLoad
+
+SOURCE = "xapi_file"
+ATTEMPT_EXT = "http://id.tincanapi.com/extension/attempt-id"
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+#: statement properties an LRS sets or may rewrite; left out of the payload hash
+HASH_EXCLUDED = ("stored", "authority", "version")
+BATCH_SIZE = 20_000
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_NUM = r"(\d+(?:[.,]\d+)?)"
+_DURATION = re.compile(rf"P(?:{_NUM}Y)?(?:{_NUM}M)?(?:{_NUM}W)?(?:{_NUM}D)?(?:T(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?")
+_UTC = dt.UTC
+
+# Columns of raw.xapi_statements after the load metadata, in the Arrow batch order
+# (record_no first).
+_SCHEMA = pa.schema([
+    ("record_no", pa.int64()),
+    ("statement_id", pa.string()),
+    ("payload", pa.string()),
+    ("payload_sha256", pa.string()),
+    ("actor_account_homepage", pa.string()),
+    ("actor_account_name", pa.string()),
+    ("actor_mbox", pa.string()),
+    ("actor_mbox_sha1sum", pa.string()),
+    ("actor_openid", pa.string()),
+    ("verb_id", pa.string()),
+    ("object_type", pa.string()),
+    ("object_id", pa.string()),
+    ("object_definition_type", pa.string()),
+    ("voided_statement_id", pa.string()),
+    ("statement_timestamp", pa.timestamp("us")),
+    ("stored_at", pa.timestamp("us")),
+    ("registration", pa.string()),
+    ("attempt_id", pa.string()),
+    ("parent_activity_id", pa.string()),
+    ("grouping_activity_id", pa.string()),
+    ("has_result", pa.bool_()),
+    ("result_score_scaled", pa.float64()),
+    ("result_score_raw", pa.float64()),
+    ("result_score_min", pa.float64()),
+    ("result_score_max", pa.float64()),
+    ("result_success", pa.bool_()),
+    ("result_completion", pa.bool_()),
+    ("result_duration", pa.string()),
+    ("result_duration_seconds", pa.float64()),
+    ("result_extensions", pa.string()),
+    ("context_extensions", pa.string()),
+])
+
+
+class Rejected(Exception):
+    """A record that goes to quarantine; ``reason`` is the quarantine reason."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+# --- small parsers shared with the other ingesters ---------------------------------------------
+
+def parse_timestamp(value) -> dt.datetime:
+    """An ISO 8601 date-time as a naive UTC datetime (no offset = UTC); ValueError otherwise."""
+    if not isinstance(value, str) or len(value) < 16:
+        raise ValueError(f"not an ISO 8601 date-time: {value!r}")
+    ts = dt.datetime.fromisoformat(value)
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(_UTC).replace(tzinfo=None)
+    return ts
+
+
+def parse_duration(value) -> float | None:
+    """Seconds of an ISO 8601 duration (``PT1H2M3.5S``, ``P1DT2H``, ``P2W``).
+
+    None when absent, unparsable, or using years/months (no fixed length in seconds).
+    """
+    if not isinstance(value, str) or len(value) < 3:
+        return None
+    m = _DURATION.fullmatch(value)
+    if m is None:
+        return None
+    years, months, weeks, days, hours, minutes, seconds = m.groups()
+    if years or months or value.endswith("T"):
+        return None
+    total = 0.0
+    for part, factor in ((weeks, 604800), (days, 86400), (hours, 3600), (minutes, 60), (seconds, 1)):
+        if part:
+            total += float(part.replace(",", ".")) * factor
+    return total
+
+
+def canonical_sha256(obj: dict, exclude: tuple[str, ...] = ()) -> str:
+    """sha256 of the canonical JSON (sorted keys, compact) of ``obj`` without ``exclude`` keys."""
+    if exclude and any(k in obj for k in exclude):
+        obj = {k: v for k, v in obj.items() if k not in exclude}
+    return hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def parse_json_record(raw: bytes):
+    """orjson-parse one record; Rejected with invalid_utf8 or malformed_json."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as uexc:
+            raise Rejected("invalid_utf8", f"not valid UTF-8: {uexc}") from None
+        raise Rejected("malformed_json", f"malformed JSON: {exc}") from None
+
+
+# --- actors ----------------------------------------------------------------------------------
+
+class ActorIndex:
+    """The identifiers of every known LMS user (from ``raw.lms_users``)."""
+
+    def __init__(self, user_ids: set[str], mboxes: set[str], sha1s: set[str]):
+        self.user_ids = user_ids
+        self.mboxes = mboxes
+        self.sha1s = sha1s
+
+    @classmethod
+    def from_db(cls, con: duckdb.DuckDBPyConnection) -> ActorIndex:
+        user_ids: set[str] = set()
+        mboxes: set[str] = set()
+        sha1s: set[str] = set()
+        for user_id, email in con.execute(
+            "select distinct trim(user_id), trim(email) from raw.lms_users"
+        ).fetchall():
+            if user_id:
+                user_ids.add(user_id)
+            if email:
+                for e in {email, email.lower()}:
+                    sha1s.add(hashlib.sha1(f"mailto:{e}".encode()).hexdigest())
+                mboxes.add(f"mailto:{email.lower()}")
+        return cls(user_ids, mboxes, sha1s)
+
+    def knows(self, actor: dict) -> bool:
+        account = actor.get("account")
+        if isinstance(account, dict) and account.get("name") in self.user_ids:
+            return True
+        mbox = actor.get("mbox")
+        if isinstance(mbox, str) and mbox.lower() in self.mboxes:
+            return True
+        sha1 = actor.get("mbox_sha1sum")
+        return isinstance(sha1, str) and sha1.lower() in self.sha1s
+
+
+_actor_cache: tuple[duckdb.DuckDBPyConnection, int, ActorIndex] | None = None
+
+
+def actor_index(con: duckdb.DuckDBPyConnection) -> ActorIndex:
+    """ActorIndex of ``con``, rebuilt only when the connection or the user count changes."""
+    global _actor_cache
+    n = con.execute("select count(*) from raw.lms_users").fetchall()[0][0]
+    if _actor_cache is None or _actor_cache[0] is not con or _actor_cache[1] != n:
+        _actor_cache = (con, n, ActorIndex.from_db(con))
+    return _actor_cache[2]
+
+
+# --- one statement -----------------------------------------------------------------------------
+
+def _str(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _num(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _bool(value) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _first_activity_id(activities) -> str | None:
+    if isinstance(activities, list):
+        activities = activities[0] if activities else None
+    return _str(activities.get("id")) if isinstance(activities, dict) else None
+
+
+def _ext_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _extensions(obj) -> dict | None:
+    if isinstance(obj, dict):
+        ext = obj.get("extensions")
+        if isinstance(ext, dict):
+            return ext
+    return None
+
+
+def parse_statement(record_no: int, raw: bytes, actors: ActorIndex) -> tuple:
+    """The batch row (see ``_SCHEMA``) of one statement, or :class:`Rejected`."""
+    st = parse_json_record(raw)
+    if not isinstance(st, dict):
+        raise Rejected("not_a_statement", f"a statement is a JSON object, got {type(st).__name__}")
+    sid = st.get("id")
+    if not isinstance(sid, str) or not sid:
+        raise Rejected("missing_id", "statement has no id")
+    if not _UUID.fullmatch(sid):
+        raise Rejected("missing_id", f"statement id is not a UUID: {sid[:100]!r}")
+    actor = st.get("actor")
+    if not isinstance(actor, dict):
+        raise Rejected("missing_actor", "statement has no actor object")
+    account = actor.get("account")
+    if isinstance(account, dict):
+        homepage, name = _str(account.get("homePage")), _str(account.get("name"))
+    else:
+        homepage = name = None
+    mbox, sha1, openid = _str(actor.get("mbox")), _str(actor.get("mbox_sha1sum")), _str(actor.get("openid"))
+    if not (name or mbox or sha1 or openid):
+        raise Rejected("missing_actor", "actor has no identifier (account, mbox, mbox_sha1sum, openid)")
+    verb = st.get("verb")
+    verb_id = _str(verb.get("id")) if isinstance(verb, dict) else None
+    if not verb_id:
+        raise Rejected("missing_verb", "statement has no verb.id")
+    obj = st.get("object")
+    if not isinstance(obj, dict):
+        raise Rejected("missing_object", "statement has no object")
+    object_type = _str(obj.get("objectType")) or "Activity"
+    object_id = _str(obj.get("id"))
+    if object_type in ("Activity", "StatementRef") and not object_id:
+        raise Rejected("missing_object", f"{object_type} object has no id")
+    stored_raw = st.get("stored")
+    ts_raw = st.get("timestamp", stored_raw)
+    if ts_raw is None:
+        raise Rejected("bad_timestamp", "statement has neither timestamp nor stored")
+    try:
+        timestamp = parse_timestamp(ts_raw)
+        stored = parse_timestamp(stored_raw) if stored_raw is not None else None
+    except (ValueError, TypeError) as exc:
+        raise Rejected("bad_timestamp", f"unparsable timestamp: {exc}") from None
+    if not actors.knows(actor):
+        raise Rejected("unknown_actor", "actor matches no LMS user (account.name, mbox or mbox_sha1sum)")
+
+    definition = obj.get("definition")
+    definition = definition if isinstance(definition, dict) else None
+    context = st.get("context")
+    context = context if isinstance(context, dict) else None
+    result = st.get("result")
+    result = result if isinstance(result, dict) else None
+    ctx_ext = _extensions(context)
+    res_ext = _extensions(result)
+    parent = grouping = registration = None
+    groupings = ()
+    if context is not None:
+        registration = _str(context.get("registration"))
+        ca = context.get("contextActivities")
+        if isinstance(ca, dict):
+            parent = _first_activity_id(ca.get("parent"))
+            groupings = ca.get("grouping") or ()
+            groupings = groupings if isinstance(groupings, list) else [groupings]
+            grouping = _first_activity_id(groupings)
+    attempt = None
+    for ext in (_extensions(definition), ctx_ext, res_ext,
+                *(_extensions(g.get("definition")) for g in groupings if isinstance(g, dict))):
+        if ext is not None and ATTEMPT_EXT in ext:
+            attempt = _ext_text(ext[ATTEMPT_EXT])
+            break
+    score = result.get("score") if result is not None else None
+    score = score if isinstance(score, dict) else {}
+    duration = _str(result.get("duration")) if result is not None else None
+    voided = object_id.lower() if verb_id == VOIDED and object_type == "StatementRef" and object_id else None
+    return (
+        record_no,
+        sid.lower(),
+        raw,  # valid UTF-8: orjson checked it; Arrow takes the bytes as a string column
+        canonical_sha256(st, HASH_EXCLUDED),
+        homepage, name, mbox, sha1, openid,
+        verb_id,
+        object_type,
+        object_id,
+        _str(definition.get("type")) if definition is not None else None,
+        voided,
+        timestamp,
+        stored,
+        registration,
+        attempt,
+        parent,
+        grouping,
+        result is not None,
+        _num(score.get("scaled")), _num(score.get("raw")), _num(score.get("min")), _num(score.get("max")),
+        _bool(result.get("success")) if result is not None else None,
+        _bool(result.get("completion")) if result is not None else None,
+        duration,
+        parse_duration(duration),
+        orjson.dumps(res_ext).decode() if res_ext is not None else None,
+        orjson.dumps(ctx_ext).decode() if ctx_ext is not None else None,
+    )
+
+
+# --- batches -----------------------------------------------------------------------------------
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a bulk load.
+
+    Parsing creates millions of short-lived, acyclic objects; the collector's
+    generation scans over a batch of parsed rows cost more than the parsing itself.
+    Reference counting still frees everything.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+def insert_new_records(con: duckdb.DuckDBPyConnection, load: RawLoad, table: str, key: str,
+                       batch: pa.Table) -> list[tuple[int, str, str]]:
+    """Insert the batch rows whose ``key`` is new to ``raw.<table>``; count the rest.
+
+    A row whose key is already in the table (or earlier in the batch) with the same
+    ``payload_sha256`` is a duplicate (``load.duplicate``); with another payload it is a
+    conflict, returned as ``(record_no, key, payload)`` for the caller to quarantine.
+    The batch needs ``record_no``, ``key``, ``payload``, ``payload_sha256`` columns and
+    otherwise exactly the table's columns after the load metadata.
+    """
+    con.complete()  # a pending result (e.g. after fetchone) blocks register
+    con.register("_ingest_batch", batch)
+    try:
+        con.execute(
+            f"""
+            create or replace temp table _ingest_kind as
+            with b as (
+                select record_no, {key} as k, payload_sha256 as sha,
+                       row_number() over w as rn, first_value(payload_sha256) over w as first_sha
+                from _ingest_batch window w as (partition by {key} order by record_no)
+            ), e as (
+                select {key} as k, min(payload_sha256) as sha from raw.{table}
+                where {key} in (select {key} from _ingest_batch) group by all
+            )
+            select b.record_no,
+                   case when e.sha is null and b.rn = 1 then 'new'
+                        when b.sha = coalesce(e.sha, b.first_sha) then 'duplicate'
+                        else 'conflict' end as kind
+            from b left join e using (k)
+            """
+        )
+        cols = ", ".join(f"b.{c}" for c in batch.schema.names)
+        con.execute(
+            f"insert into raw.{table} (load_id, source, source_ref, loaded_at, {', '.join(batch.schema.names)}) "
+            f"select ?, ?, ?, ?, {cols} from _ingest_batch b join _ingest_kind k using (record_no) "
+            "where k.kind = 'new'",
+            [load.load_id, load.source, load.source_ref, load.loaded_at],
+        )
+        counts = dict(con.execute("select kind, count(*) from _ingest_kind group by kind").fetchall())
+        conflicts = con.execute(
+            f"select b.record_no, b.{key}, b.payload from _ingest_batch b join _ingest_kind k using (record_no) "
+            "where k.kind = 'conflict' order by b.record_no"
+        ).fetchall()
+        con.execute("drop table _ingest_kind")
+    finally:
+        con.unregister("_ingest_batch")
+    load.loaded += counts.get("new", 0)
+    load.duplicate += counts.get("duplicate", 0)
+    return conflicts
+
+
+def _flush(con: duckdb.DuckDBPyConnection, load: RawLoad, rows: list[tuple]) -> None:
+    columns = list(zip(*rows, strict=True))
+    batch = pa.Table.from_arrays(
+        [pa.array(col, type=field.type) for col, field in zip(columns, _SCHEMA, strict=True)], schema=_SCHEMA
+    )
+    for record_no, sid, payload in insert_new_records(con, load, "xapi_statements", "statement_id", batch):
+        load.quarantine(record_no, "duplicate_id_conflict",
+                        f"statement {sid} was loaded before with a different payload", payload)
+
+
+def load_xapi_records(con: duckdb.DuckDBPyConnection, records: Iterable[tuple[int, bytes]], *,
+                      load: RawLoad, actors: ActorIndex | None = None) -> None:
+    """Load statements ``(record_no, raw bytes of one statement)`` within ``load``.
+
+    Every record read is counted in exactly one of ``load.loaded``, ``load.duplicate``
+    or the quarantine. ``actors`` defaults to the LMS users now in ``raw.lms_users``.
+    """
+    if actors is None:
+        actors = actor_index(con)
+    with gc_paused():
+        rows: list[tuple] = []
+        for record_no, raw in records:
+            load.read += 1
+            try:
+                rows.append(parse_statement(record_no, raw, actors))
+            except Rejected as rej:
+                load.quarantine(record_no, rej.reason, rej.detail, raw)
+                continue
+            if len(rows) >= BATCH_SIZE:
+                _flush(con, load, rows)
+                rows = []
+        if rows:
+            _flush(con, load, rows)
+
+
+# --- files -------------------------------------------------------------------------------------
+
+_ARRAY_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.S)
+_OPEN = frozenset(b"[{")
+_CLOSE = frozenset(b"]}")
+_COMMA = ord(",")
+
+
+def split_json_array(buf: bytes) -> Iterator[bytes]:
+    """The raw bytes of each element of the JSON array ``buf`` (which starts with ``[``).
+
+    Works on the bytes without building Python objects for the whole array. Input
+    that is not a well-formed array still loses nothing: an unterminated array yields
+    its unfinished tail, and text after the closing bracket is yielded as one more
+    element, so those bytes end in quarantine as malformed JSON.
+    """
+    depth = 0
+    start = None
+    end = len(buf)
+    for m in _ARRAY_TOKEN.finditer(buf):
+        c = buf[m.start()]
+        if c in _OPEN:
+            depth += 1
+            if depth == 1 and start is None:
+                start = m.end()
+        elif c in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                element = buf[start:m.start()].strip()
+                if element:
+                    yield element
+                end = m.end()
+                start = None
+                break
+        elif c == _COMMA and depth == 1:
+            yield buf[start:m.start()].strip()
+            start = m.end()
+    if start is not None:
+        tail = buf[start:].strip()
+        if tail:
+            yield tail
+    else:
+        rest = buf[end:].strip()
+        if rest:
+            yield rest
+
+
+def _json_file_records(data: bytes) -> Iterator[tuple[int, bytes]]:
+    stripped = data.strip()
+    if not stripped:
+        return
+    if stripped[:1] == b"[":
+        yield from enumerate(split_json_array(stripped), 1)
+        return
+    if stripped[:1] == b"{" and b'"statements"' in stripped:
+        try:
+            doc = orjson.loads(stripped)
+        except orjson.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("statements"), list):
+            for no, st in enumerate(doc["statements"], 1):
+                yield no, orjson.dumps(st)
+            return
+    yield 1, stripped
+
+
+def _file_records(load: RawLoad, path: Path) -> Iterator[tuple[int, bytes]]:
+    """Records of one landing file; a read/decompression error becomes one unreadable_file record."""
+    name = base_name(path)
+    last = 0
+    try:
+        with open_landing_file(path) as fh:
+            if name.endswith((".ndjson", ".jsonl")):
+                for last, line in iter_lines(fh):
+                    yield last, line
+            else:
+                yield from _json_file_records(fh.read())
+    except READ_ERRORS as exc:
+        after = f"read failed after line {last}: " if last else ""
+        quarantine_unreadable(load, path, last + 1, exc, after)
+
+
+def _load_xapi_file(con: duckdb.DuckDBPyConnection):
+    def body(load: RawLoad, path: Path) -> None:
+        if not base_name(path).endswith((".json", ".ndjson", ".jsonl")):
+            quarantine_whole_file(load, path, "unknown_file",
+                                  "xapi/ takes *.json, *.ndjson, *.jsonl (optionally .gz)")
+            return
+        load_xapi_records(con, _file_records(load, path), load=load)
+    return body
+
+
+def ingest_xapi_files(con: duckdb.DuckDBPyConnection, landing_dir: Path, progress: Progress = None) -> list[dict]:
+    """Load every new file under ``landing/xapi/``; returns one dict of counts per file."""
+    landing_dir = Path(landing_dir)
+    body = _load_xapi_file(con)
+    return [load_file_once(con, SOURCE, landing_dir, p, body, progress)
+            for p in iter_landing_files(landing_dir, "xapi")]
