@@ -36,7 +36,6 @@ to catch.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -265,8 +264,6 @@ def _gx_context():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    for name in ("great_expectations", "great_expectations.core", "great_expectations.expectations"):
-        logging.getLogger(name).setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
@@ -327,7 +324,9 @@ def _parameters(spec: SuiteSpec, previous_rows: int | None, as_of: date) -> dict
 
 def _load_frame(con: duckdb.DuckDBPyConnection, spec: SuiteSpec, columns: list[str]):
     select = ", ".join(_quote(c) for c in columns) if columns else "1 as _row"
-    frame = con.execute(f"select {select} from {_quote(spec.schema)}.{_quote(spec.table)}").df()
+    with warnings.catch_warnings():  # duckdb's own pandas conversion of timestamptz is deprecated in pandas 3
+        warnings.simplefilter("ignore", DeprecationWarning)
+        frame = con.execute(f"select {select} from {_quote(spec.schema)}.{_quote(spec.table)}").df()
     if not columns:
         frame = frame.drop(columns=["_row"])
     for col in frame.columns:
