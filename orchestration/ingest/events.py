@@ -19,9 +19,8 @@ from orchestration.ingest.landing import (
     READ_ERRORS,
     Progress,
     base_name,
-    iter_landing_files,
     iter_lines,
-    load_file_once,
+    load_files,
     open_landing_file,
     quarantine_unreadable,
     quarantine_whole_file,
@@ -142,7 +141,4 @@ def _body(con: duckdb.DuckDBPyConnection):
 def ingest_credential_events(con: duckdb.DuckDBPyConnection, landing_dir: Path,
                              progress: Progress = None) -> list[dict]:
     """Load every new file under ``landing/credential_events/``; one dict of counts per file."""
-    landing_dir = Path(landing_dir)
-    body = _body(con)
-    return [load_file_once(con, SOURCE, landing_dir, p, body, progress)
-            for p in iter_landing_files(landing_dir, "credential_events")]
+    return load_files(con, SOURCE, Path(landing_dir), "credential_events", _body(con), progress)

@@ -11,7 +11,6 @@ contract needs (LMS before xAPI, because statement actors are resolved against
 from __future__ import annotations
 
 import gzip
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +28,8 @@ from orchestration.ingest.rawstore import (
     record_duplicate_content,
 )
 
-Progress = Callable[[str], None] | None
+#: progress callback ``(label, done, total)``, called after each file
+Progress = Callable[[str, int, int], None] | None
 
 #: errors that mean a landing file (or the rest of it) cannot be read or decompressed
 READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -103,12 +103,13 @@ def quarantine_whole_file(load: RawLoad, path: Path, reason: str, detail: str) -
 
 
 def load_file_once(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Path, path: Path,
-                   body: Callable[[RawLoad, Path], None], progress: Progress = None) -> dict:
+                   body: Callable[[RawLoad, Path], None]) -> dict:
     """Load one landing file exactly once, by content; returns its counts.
 
     ``body(load, path)`` reads the file into the open :class:`RawLoad`. A file whose
-    content was loaded before is skipped; under a new name it is noted in the manifest
-    as ``duplicate_content`` (and counts nothing), under its old name not at all.
+    content was loaded before is skipped: under a new name it is noted in the manifest
+    as ``duplicate_content`` (and counts nothing), under its old name not at all
+    (status ``seen_before``), so re-runs leave the manifest as it was.
     """
     rel = path.relative_to(landing_dir).as_posix()
     try:
@@ -116,30 +117,40 @@ def load_file_once(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Pat
     except OSError as exc:
         with RawLoad(con, source, rel, None) as load:
             quarantine_unreadable(load, path, 1, exc)
-        return _file_result(rel, "loaded", load)
+        return _file_result(rel, "loaded", load.load_id, load)
     earlier = already_loaded(con, source, sha)
     if earlier:
         same_name = con.execute("select source_ref = ? from raw.load_manifest where load_id = ?",
                                 [rel, earlier]).fetchall()[0][0]
-        if not same_name:
-            record_duplicate_content(con, source, rel, sha, earlier)
-        if progress:
-            progress(f"{source} {rel}: seen before, skipped")
-        return {"source_ref": rel, "status": "seen_before" if same_name else "duplicate_content",
-                "load_id": earlier, "read": 0, "loaded": 0, "quarantined": 0, "duplicate": 0}
-    t0 = time.perf_counter()
+        if same_name:
+            return _file_result(rel, "seen_before", earlier)
+        return _file_result(rel, "duplicate_content", record_duplicate_content(con, source, rel, sha, earlier))
     with RawLoad(con, source, rel, sha) as load:
         body(load, path)
-    if progress:
-        progress(f"{source} {rel}: read {load.read}, loaded {load.loaded}, quarantined "
-                 f"{load.quarantined}, duplicates {load.duplicate} ({time.perf_counter() - t0:.1f}s)")
-    return _file_result(rel, "loaded", load)
+    return _file_result(rel, "loaded", load.load_id, load)
 
 
-def _file_result(rel: str, status: str, load: RawLoad) -> dict:
-    return {"source_ref": rel, "status": status, "load_id": load.load_id, "read": load.read,
-            "loaded": load.loaded, "quarantined": load.quarantined, "duplicate": load.duplicate,
-            "reasons": dict(load.reasons)}
+def _file_result(rel: str, status: str, load_id: str, load: RawLoad | None = None) -> dict:
+    """Per-file counts, with the same keys as the manifest (and the credentials ingester)."""
+    return {"source_ref": rel, "status": status, "load_id": load_id,
+            "records_read": load.read if load else 0,
+            "records_loaded": load.loaded if load else 0,
+            "records_quarantined": load.quarantined if load else 0,
+            "records_duplicate": load.duplicate if load else 0,
+            "quarantine_reasons": dict(load.reasons) if load else {}}
+
+
+def load_files(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Path, subdir: str,
+               body: Callable[[RawLoad, Path], None], progress: Progress = None) -> list[dict]:
+    """:func:`load_file_once` for every file under ``landing_dir/subdir``, reporting progress per file."""
+    landing_dir = Path(landing_dir)
+    paths = iter_landing_files(landing_dir, subdir)
+    results = []
+    for done, path in enumerate(paths, 1):
+        results.append(load_file_once(con, source, landing_dir, path, body))
+        if progress:
+            progress(f"{subdir} files", done, len(paths))
+    return results
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -230,8 +241,8 @@ def format_summary(summary: dict) -> str:
 
 
 def iter_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
-    """(line number, stripped line) for every non-blank line of a binary stream."""
+    """(line number, line without its line end) for every non-blank line of a binary stream."""
     for no, line in enumerate(fh, 1):
-        line = line.strip()
-        if line:
+        line = line.rstrip(b"\r\n")
+        if line.strip():
             yield no, line

@@ -18,8 +18,7 @@ import pyarrow as pa
 
 from orchestration.ingest.landing import (
     Progress,
-    iter_landing_files,
-    load_file_once,
+    load_files,
     quarantine_unreadable,
     quarantine_whole_file,
 )
@@ -146,7 +145,4 @@ def _body(con: duckdb.DuckDBPyConnection):
 
 def ingest_lms(con: duckdb.DuckDBPyConnection, landing_dir: Path, progress: Progress = None) -> list[dict]:
     """Load every new file under ``landing/lms/`` (subfolders too); one dict of counts per file."""
-    landing_dir = Path(landing_dir)
-    body = _body(con)
-    return [load_file_once(con, SOURCE, landing_dir, p, body, progress)
-            for p in iter_landing_files(landing_dir, "lms")]
+    return load_files(con, SOURCE, Path(landing_dir), "lms", _body(con), progress)

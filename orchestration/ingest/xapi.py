@@ -27,9 +27,8 @@ from orchestration.ingest.landing import (
     READ_ERRORS,
     Progress,
     base_name,
-    iter_landing_files,
     iter_lines,
-    load_file_once,
+    load_files,
     open_landing_file,
     quarantine_unreadable,
     quarantine_whole_file,
@@ -528,7 +527,4 @@ def _load_xapi_file(con: duckdb.DuckDBPyConnection):
 
 def ingest_xapi_files(con: duckdb.DuckDBPyConnection, landing_dir: Path, progress: Progress = None) -> list[dict]:
     """Load every new file under ``landing/xapi/``; returns one dict of counts per file."""
-    landing_dir = Path(landing_dir)
-    body = _load_xapi_file(con)
-    return [load_file_once(con, SOURCE, landing_dir, p, body, progress)
-            for p in iter_landing_files(landing_dir, "xapi")]
+    return load_files(con, SOURCE, Path(landing_dir), "xapi", _load_xapi_file(con), progress)
