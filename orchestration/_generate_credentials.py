@@ -148,6 +148,7 @@ class CredentialSim:
                                         "clr", "clr_nested"), 0)
         self.awards_total = 0
         self.revoked = 0
+        self.revoked_in_status = 0
         self.expired = 0
         self.by_event = dict.fromkeys(EVENT_TYPES, 0)
         self.flow = {"entrants": 0, "advanced": 0, "stopped": 0, "skipped": 0, "same_day": 0,
@@ -189,7 +190,8 @@ class CredentialSim:
         salt = "" if r < 0.35 else f"{self.rng.getrandbits(32):08x}"
         return "sha256$" + sha256_hex(email + salt), True, salt
 
-    def _ob3(self, a: Achievement, email: str, issued: int, expires: int | None, vc11: bool) -> dict:
+    def _ob3(self, a: Achievement, email: str, issued: int, expires: int | None, vc11: bool,
+             revoked: tuple[int, str] | None = None) -> dict:
         ident, hashed, salt = self._identity(email)
         identifier = {"type": "IdentityObject", "identityHash": ident, "identityType": "emailAddress",
                       "hashed": hashed}
@@ -219,6 +221,10 @@ class CredentialSim:
         }
         if expires is not None:
             doc["expirationDate" if vc11 else "validUntil"] = fmt_utc(expires)
+        if revoked is not None and self.rng.random() < 0.5:
+            # an export taken after the revocation states it in the credential's status
+            doc["credentialStatus"].update(status="revoked", revocationReason=revoked[1])
+            self.revoked_in_status += 1
         return doc
 
     def _ob2(self, a: Achievement, email: str, issued: int, expires: int | None) -> dict:
@@ -315,28 +321,30 @@ class CredentialSim:
                 self.flow["completers"] += 1
         return earned
 
-    def _fate(self, a: Achievement, issued: int) -> tuple[int | None, int | None]:
-        """(expires_at, revoked_at) of an award."""
+    def _fate(self, a: Achievement, issued: int, revoke_rate: float = 0.03
+              ) -> tuple[int | None, tuple[int, str] | None]:
+        """(expires_at, (revoked_at, reason)) of an award."""
         expires = issued + a.validity_days * DAY_MS if a.validity_days else None
         revoked = None
-        if self.rng.random() < 0.03:
-            revoked = issued + int(self.rng.uniform(3, 120) * DAY_MS)
-            if revoked >= END_MS:
-                revoked = None
+        if self.rng.random() < revoke_rate:
+            at = issued + int(self.rng.uniform(3, 120) * DAY_MS)
+            if at < END_MS:
+                revoked = (at, self.rng.choice(_REVOCATION_REASONS))
         return expires, revoked
 
     def _standalone(self, a: Achievement, t: int, email: str, acc) -> None:
         rng = self.rng
-        expires, revoked = self._fate(a, t)
         r = rng.random()
+        # the legacy OB 2.0 issuer revokes more often than the OB 3.0 platform
+        expires, revoked = self._fate(a, t, 0.08 if r < 0.25 else 0.03)
         if r < 0.25:
             doc = self._ob2(a, email, t, expires)
             self.by_format["ob2_assertion"] += 1
             self._write_doc(doc, True)
             if revoked is not None:
-                self.revoked_ob2.append((doc["id"], rng.choice(_REVOCATION_REASONS)))
+                self.revoked_ob2.append((doc["id"], revoked[1]))
         elif r < 0.37:
-            vc = self._ob3(a, email, t, expires, vc11=True)
+            vc = self._ob3(a, email, t, expires, vc11=True, revoked=revoked)
             payload = {"vc": vc, "iss": ISSUER_ID, "nbf": t // 1000, "jti": vc["id"]}
             if expires is not None:
                 payload["exp"] = expires // 1000
@@ -345,7 +353,7 @@ class CredentialSim:
             doc = vc
         else:
             vc11 = r < 0.5
-            doc = self._ob3(a, email, t, expires, vc11=vc11)
+            doc = self._ob3(a, email, t, expires, vc11=vc11, revoked=revoked)
             self.by_format["ob3_json_vc11" if vc11 else "ob3_json_vc2"] += 1
             self._write_doc(doc, True)
         self.awards_total += 1
@@ -357,7 +365,7 @@ class CredentialSim:
         fates = []
         for a, t in earned:
             expires, revoked = self._fate(a, t)
-            nested.append(self._ob3(a, email, t, expires, vc11=False))
+            nested.append(self._ob3(a, email, t, expires, vc11=False, revoked=revoked))
             fates.append((t, expires, revoked))
         issued = earned[-1][1] + int(rng.uniform(0.5, 1) * DAY_MS)
         ident, hashed, salt = self._identity(email)
@@ -389,10 +397,11 @@ class CredentialSim:
         self._events(doc["id"], issued, None, None, acc)
 
     # --- events --------------------------------------------------------------------------------
-    def _events(self, cid: str, issued: int, expires: int | None, revoked: int | None, acc) -> None:
+    def _events(self, cid: str, issued: int, expires: int | None, revoked: tuple[int, str] | None,
+                acc) -> None:
         rng = self.rng
         evs: list[tuple[int, str, dict]] = [(issued, "issued", {})]
-        stop = min(END_MS, revoked or END_MS, expires or END_MS)
+        stop = min(END_MS, revoked[0] if revoked else END_MS, expires or END_MS)
         shared = False
         if rng.random() < 0.7:
             evs.append((issued + int(rng.expovariate(1 / 1.5) * DAY_MS), "accepted", {}))
@@ -413,15 +422,19 @@ class CredentialSim:
         if rng.random() < (0.2 if shared else 0.06):
             t = issued + int(rng.expovariate(1 / 30) * DAY_MS)
             for _ in range(rng.choice((1, 1, 2, 3))):
-                org = rng.choices(self.orgs, self.org_weights)[0]
+                k = rng.choices(range(len(self.orgs)), self.org_weights)[0]
+                org = self.orgs[k]
                 verifier = {"organization_id": org[0], "industry": org[1], "country": org[2], "consented": org[3]}
                 evs.append((t, "verified", {"verifier": verifier}))
+                # background-check firms re-verify a few times while a hiring process runs
+                for _ in range(rng.randint(1, 6) if k < 2 else 0):
+                    evs.append((t + rng.randint(1, 72) * HOUR_MS, "verified", {"verifier": verifier}))
                 if rng.random() < 0.15:
                     evs.append((t + int(rng.uniform(7, 45) * DAY_MS), "hired", {"verifier": verifier}))
                 t += int(rng.expovariate(1 / 20) * DAY_MS)
         evs = [e for e in evs if e[0] < stop]
         if revoked is not None:
-            evs.append((revoked, "revoked", {"reason": rng.choice(_REVOCATION_REASONS)}))
+            evs.append((revoked[0], "revoked", {"reason": revoked[1]}))
             self.revoked += 1
         elif expires is not None and expires < END_MS:
             evs.append((expires, "expired", {}))
@@ -477,6 +490,7 @@ class CredentialSim:
             "by_format": dict(self.by_format),
             "revoked": self.revoked,
             "revoked_in_ob2_revocation_list": len(self.revoked_ob2),
+            "revoked_in_ob3_status": self.revoked_in_status,
             "expired_by_base_date": self.expired,
             "flow": dict(self.flow),
             "files": {**{f"awards/{k}": v for k, v in self.awards.files.items()},
