@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -291,6 +292,19 @@ def _prescan(path: Path, registry: fmt.Registry, now: dt.datetime) -> None:
             registry.add(doc)
 
 
+def _landing_files(root: Path) -> list[Path]:
+    """Every file under ``root`` in path order, following symlinked folders (each real folder once)."""
+    files, seen = [], set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        files += [Path(folder) / n for n in names if (Path(folder) / n).is_file()]
+    return sorted(files)
+
+
 def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
                        progress: Progress | None = None) -> list[dict]:
     """Load every new file under ``<landing_dir>/credentials``; one summary dict per file."""
@@ -298,7 +312,7 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
     root = landing / "credentials"
     if not root.is_dir():
         return []
-    files = sorted(p for p in root.rglob("*") if p.is_file())
+    files = _landing_files(root)
     state = _State(con)
     now = utcnow()
     todo = []
