@@ -30,8 +30,6 @@ from tests.helpers import REFERENCE_DATA
 
 CREDENTIALS = REFERENCE_DATA / "credentials"
 
-pytestmark = pytest.mark.skipif(not CREDENTIALS.is_dir(), reason="reference data not present")
-
 EXPECTED = {
     # CLR 2.0: complex.json holds 6 nested AchievementCredentials; the other CLRs reuse its id 3732
     # with other content; simple_v1.json is complex.json in VC 1.1 dress (same facts)
