@@ -1,0 +1,105 @@
+{#- Helpers of the credential models (staging/credentials, staging/credential_events,
+    intermediate/credentials, marts/credentials). -#}
+
+{#- The run date credential status is computed for: var as_of_date ('YYYY-MM-DD'),
+    else the current date. Tests pin it. -#}
+{% macro credential_as_of_date() -%}
+    {%- set as_of = var('as_of_date', none) -%}
+    {%- if as_of -%}
+    cast('{{ as_of }}' as date)
+    {%- else -%}
+    current_date
+    {%- endif -%}
+{%- endmacro %}
+
+{#- First instant after the run date: a credential that expires or is revoked
+    before it is expired / revoked "as of" the run date. -#}
+{% macro credential_as_of_end() -%}
+    cast({{ dbt.dateadd('day', 1, credential_as_of_date()) }} as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- The first day of the month of a timestamp, as a date. -#}
+{% macro credential_month(ts) -%}
+    cast({{ dbt.date_trunc('month', ts) }} as date)
+{%- endmacro %}
+
+{#- Whole calendar days from one timestamp's date to another's. -#}
+{% macro credential_days_between(start_ts, end_ts) -%}
+    {{ dbt.datediff('cast(' ~ start_ts ~ ' as date)', 'cast(' ~ end_ts ~ ' as date)', 'day') }}
+{%- endmacro %}
+
+{#- Keep one row per key: the latest row wins (raw is append-only; ingestion appends
+    a completed row when a late OB 2.0 badge class or revocation list arrives). -#}
+{% macro credential_latest_per_key(relation, key_columns) -%}
+    select * from (
+        select
+            {{ relation }}.*,
+            row_number() over (
+                partition by {{ key_columns | join(', ') }}
+                order by loaded_at desc, record_no desc, load_id desc
+            ) as _row_rank
+        from {{ relation }}
+    ) as ranked
+    where _row_rank = 1
+{%- endmacro %}
+
+{#- Continuous percentile (linear interpolation) of a numeric expression within a
+    group: DuckDB quantile_cont, Spark percentile (exact). -#}
+{% macro credential_percentile(expr, fraction) -%}
+    {{ return(adapter.dispatch('credential_percentile', 'skillpath')(expr, fraction)) }}
+{%- endmacro %}
+{% macro default__credential_percentile(expr, fraction) -%}
+    quantile_cont({{ expr }}, {{ fraction }})
+{%- endmacro %}
+{% macro spark__credential_percentile(expr, fraction) -%}
+    percentile({{ expr }}, {{ fraction }})
+{%- endmacro %}
+
+{#- An award's status as of the end of the run date (see int_credentials__awards). -#}
+{% macro credential_award_status(is_revoked, revoked_at, expires_at) -%}
+    case
+        when {{ is_revoked }} and ({{ revoked_at }} is null or {{ revoked_at }} < {{ credential_as_of_end() }})
+            then 'revoked'
+        when {{ expires_at }} < {{ credential_as_of_end() }} then 'expired'
+        else 'active'
+    end
+{%- endmacro %}
+
+{#- Incremental credential facts: the newest changed_at already in `relation`
+    minus var credential_lookback_days (late arrivals); a long-ago date when the
+    table is empty. -#}
+{% macro credential_watermark(relation) -%}
+    (
+        select coalesce(
+            {{ dbt.dateadd('day', -1 * (var('credential_lookback_days', 3) | int), 'max(changed_at)') }},
+            cast('1900-01-01' as {{ dbt.type_timestamp() }})
+        )
+        from {{ relation }}
+    )
+{%- endmacro %}
+
+{#- Learners whose transitions must be rebuilt: any of their awards changed since
+    the watermark of fct_credential_transitions, or (everyone) the collections
+    changed. -#}
+{% macro credential_changed_learners() -%}
+    select learner_id from {{ ref('int_credentials__awards') }}
+    where changed_at >= {{ credential_watermark(this) }}
+        or (select max(loaded_at) from {{ ref('int_credentials__collection_members') }})
+            >= {{ credential_watermark(this) }}
+{%- endmacro %}
+
+{#- pre-hook of fct_credential_transitions: drop the rows of changed learners
+    (a learner whose awards were all revoked must lose every row). -#}
+{% macro credential_transitions_delete_changed_learners() -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} where learner_id in ({{ credential_changed_learners() }})
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Double precision type for rates (dbt.type_float() is a 4-byte float on DuckDB). -#}
+{% macro credential_type_double() -%}
+    {{ return(adapter.dispatch('credential_type_double', 'skillpath')()) }}
+{%- endmacro %}
+{% macro default__credential_type_double() -%} double {%- endmacro %}
