@@ -32,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pandas as pd
 
 from orchestration.ingest import _credential_formats as fmt
 from orchestration.ingest.rawstore import (
@@ -155,27 +156,67 @@ class _State:
         ).fetchall())
 
 
-def _insert_award(load: RawLoad, record_no: int, award: fmt.Award) -> None:
-    load.con.execute(
-        "insert into raw.credential_awards (load_id, source, source_ref, record_no, loaded_at, "
-        + ", ".join(fmt.Award.COLUMNS) + ") values (" + ", ".join(["?"] * (5 + len(fmt.Award.COLUMNS))) + ")",
-        [*load.meta(record_no), *award.values()],
-    )
+META_COLUMNS = ("load_id", "source", "source_ref", "record_no", "loaded_at")
+TABLE_COLUMNS = {
+    "credential_documents": (*META_COLUMNS, "document_format", "document_id", "payload", "raw_text",
+                             "payload_sha256"),
+    "credential_awards": (*META_COLUMNS, *fmt.Award.COLUMNS),
+    "credential_associations": (*META_COLUMNS, "clr_id", "association_type", "source_id", "target_id"),
+    "collections": (*META_COLUMNS, *COLLECTION_COLUMNS, "raw_line"),
+}
 
 
-def _refresh_known_awards(load: RawLoad, record_no: int, state: _State) -> None:
+class _Rows:
+    """Rows for the raw tables of one load, inserted in bulk (row-by-row inserts are slow in DuckDB;
+    a few rows go through ``executemany``, more through a registered data frame)."""
+
+    FLUSH_AT = 20_000
+
+    def __init__(self, load: RawLoad):
+        self.load = load
+        self.rows: dict[str, list[tuple]] = {table: [] for table in TABLE_COLUMNS}
+
+    def add(self, table: str, record_no: int, values: tuple) -> None:
+        self.rows[table].append((*self.load.meta(record_no), *values))
+        if len(self.rows[table]) >= self.FLUSH_AT:
+            self.flush()
+
+    def award(self, record_no: int, award: fmt.Award) -> None:
+        self.add("credential_awards", record_no, award.values())
+
+    def flush(self) -> None:
+        for table, rows in self.rows.items():
+            cols = TABLE_COLUMNS[table]
+            if 0 < len(rows) < 100:
+                self.load.con.executemany(f"insert into raw.{table} ({', '.join(cols)}) values "
+                                          f"({', '.join('?' * len(cols))})", rows)
+                rows.clear()
+            elif rows:
+                self.load.con.register("_credential_rows", pd.DataFrame(rows, columns=list(cols), dtype=object))
+                try:
+                    self.load.con.execute(f"insert into raw.{table} ({', '.join(cols)}) "
+                                          f"select {', '.join(cols)} from _credential_rows")
+                finally:
+                    self.load.con.unregister("_credential_rows")
+                rows.clear()
+
+
+def _refresh_known_awards(out: _Rows, record_no: int, state: _State) -> None:
     """Append a completed row for earlier awards a new badge class / issuer / revocation list completes."""
+    load = out.load
     for award_id, known in list(state.awards.items()):
-        if known.source_format != "ob2":
+        if known.source_format != "ob2" or (known.achievement_name and known.issuer_name and (
+                known.revoked or award_id not in state.registry.revoked)):
             continue
         resolved = state.registry.resolve(known)
         if resolved != known:
-            _insert_award(load, record_no, resolved)
+            out.award(record_no, resolved)
             state.awards[award_id] = resolved
             state.award_origin[award_id] = load.source_ref
 
 
-def _load_document(load: RawLoad, rec: _Record, doc: fmt.Document, state: _State) -> None:
+def _load_document(out: _Rows, rec: _Record, doc: fmt.Document, state: _State) -> None:
+    load = out.load
     key = (doc.document_format, doc.document_id, doc.payload_sha256)
     new_awards: list[fmt.Award] = []
     seen: dict[str, fmt.Award] = {}
@@ -198,37 +239,31 @@ def _load_document(load: RawLoad, rec: _Record, doc: fmt.Document, state: _State
     if not new_awards and (doc.awards or key in state.doc_keys):
         load.duplicate += 1
         return
-    load.con.execute(
-        "insert into raw.credential_documents (load_id, source, source_ref, record_no, loaded_at, "
-        "document_format, document_id, payload, raw_text, payload_sha256) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [*load.meta(rec.record_no), doc.document_format, doc.document_id, doc.payload_json, doc.raw_text,
-         doc.payload_sha256],
-    )
+    out.add("credential_documents", rec.record_no,
+            (doc.document_format, doc.document_id, doc.payload_json, doc.raw_text, doc.payload_sha256))
     state.doc_keys.add(key)
     for award in new_awards:
-        _insert_award(load, rec.record_no, award)
+        out.award(rec.record_no, award)
         state.awards[award.award_id] = award
         state.award_origin[award.award_id] = load.source_ref
     new_assoc = [a for a in dict.fromkeys(doc.associations) if a not in state.associations]
-    if new_assoc:
-        load.con.executemany(
-            "insert into raw.credential_associations (load_id, source, source_ref, record_no, loaded_at, "
-            "clr_id, association_type, source_id, target_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(*load.meta(rec.record_no), *a) for a in new_assoc],
-        )
-        state.associations.update(new_assoc)
+    for assoc in new_assoc:
+        out.add("credential_associations", rec.record_no, assoc)
+    state.associations.update(new_assoc)
     if doc.document_format in REGISTRY_FORMATS:
-        _refresh_known_awards(load, rec.record_no, state)
+        _refresh_known_awards(out, rec.record_no, state)
     load.loaded += 1
 
 
 def _load_document_file(load: RawLoad, path: Path, state: _State) -> None:
+    out = _Rows(load)
     for rec in _records(path):
         load.read += 1
         try:
-            _load_document(load, rec, _parse(rec, load.loaded_at), state)
+            _load_document(out, rec, _parse(rec, load.loaded_at), state)
         except fmt.Rejected as exc:
             load.quarantine(rec.record_no, exc.reason, exc.detail, rec.raw)
+    out.flush()
 
 
 def _load_collections(load: RawLoad, path: Path) -> None:
@@ -248,7 +283,7 @@ def _load_collections(load: RawLoad, path: Path) -> None:
         load.quarantine(header_no + 1, "bad_csv_header", f"header lacks {missing}: {header}",
                         path.read_bytes())
         return
-    rows = []
+    out = _Rows(load)
     for line_no, raw in enumerate(lines[header_no + 1:], start=header_no + 2):
         if not raw.strip():
             continue
@@ -271,14 +306,9 @@ def _load_collections(load: RawLoad, path: Path) -> None:
         if not position.isdigit():
             load.quarantine(line_no, "bad_csv_row", f"position {position!r} is not a whole number", raw)
             continue
-        rows.append((*load.meta(line_no), *(row.get(c) for c in COLLECTION_COLUMNS), line))
+        out.add("collections", line_no, (*(row.get(c) for c in COLLECTION_COLUMNS), line))
         load.loaded += 1
-    if rows:
-        load.con.executemany(
-            "insert into raw.collections (load_id, source, source_ref, record_no, loaded_at, collection_id, "
-            "collection_name, position, achievement_id, course_id, raw_line) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+    out.flush()
 
 
 def _prescan(path: Path, registry: fmt.Registry, now: dt.datetime) -> None:

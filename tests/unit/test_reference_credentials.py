@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -235,15 +236,27 @@ def test_reference_rerun_loads_nothing(reference_lake):
     assert con.execute("select count(*) from raw.credential_documents").fetchone() == before
 
 
-def ingest_alone(tmp_path: Path, rel: str):
-    """A landing zone with one reference file (plus, for OB 2.0, the assets it points to)."""
-    landing = tmp_path / rel.replace("/", "_") / "landing"
-    (landing / "credentials").mkdir(parents=True)
+@pytest.fixture(scope="module")
+def assets_lake(tmp_path_factory) -> Path:
+    """A raw layer holding only the OB 2.0 assets (badge classes, issuers, revocation lists)."""
+    home = tmp_path_factory.mktemp("assets")
+    (home / "landing" / "credentials").mkdir(parents=True)
+    os.symlink(CREDENTIALS / "ob20" / "assets", home / "landing" / "credentials" / "assets")
+    con = connect_raw(home / "lake.duckdb")
+    ingest_credentials(con, home / "landing")
+    con.close()
+    return home / "lake.duckdb"
+
+
+def ingest_alone(tmp_path: Path, assets_lake: Path, rel: str):
+    """One reference file in its own landing zone; OB 2.0 files on top of the assets' raw layer."""
+    home = tmp_path / rel.replace("/", "_")
+    (home / "landing" / "credentials").mkdir(parents=True)
+    os.symlink(CREDENTIALS / rel, home / "landing" / "credentials" / Path(rel).name)
     if rel.startswith("ob20/"):
-        os.symlink(CREDENTIALS / "ob20" / "assets", landing / "credentials" / "assets")
-    os.symlink(CREDENTIALS / rel, landing / "credentials" / Path(rel).name)
-    con = connect_raw(landing.parent / "lake.duckdb")
-    ingest_credentials(con, landing)
+        shutil.copy(assets_lake, home / "lake.duckdb")
+    con = connect_raw(home / "lake.duckdb")
+    ingest_credentials(con, home / "landing")
     return con
 
 
@@ -287,18 +300,18 @@ T2010 = dt.datetime(2010, 1, 1)
          "urn:uuid:a7467ef6-56cb-11ec-bf63-0242ac130002", "Achievement 1", "https://example.edu/issuers/565049",
          "Example University", "did:example:ebfeb1f712ebc6f1c276e12ec21", False, None, T2010, None, False)]),
 ])
-def test_key_files_alone_give_these_awards(tmp_path, rel, expected):
-    con = ingest_alone(tmp_path, rel)
+def test_key_files_alone_give_these_awards(tmp_path, assets_lake, rel, expected):
+    con = ingest_alone(tmp_path, assets_lake, rel)
     rows = con.execute(
         "select award_id, source_format, parent_award_id, achievement_id, achievement_name, issuer_id, issuer_name, "
         "recipient_identity, recipient_hashed, recipient_salt, issued_at, expires_at, revoked "
-        "from raw.credential_awards where source_ref not like '%/assets/%' order by award_id").fetchall()
+        "from raw.credential_awards where source_ref = ? order by award_id", [f"credentials/{Path(rel).name}"]).fetchall()
     assert rows == expected
     con.close()
 
 
-def test_clr_associations_are_kept(tmp_path):
-    con = ingest_alone(tmp_path, "clr20/complex.json")
+def test_clr_associations_are_kept(tmp_path, assets_lake):
+    con = ingest_alone(tmp_path, assets_lake, "clr20/complex.json")
     assert con.execute("select association_type, count(*) from raw.credential_associations group by 1 order by 1"
                        ).fetchall() == [("isParentOf", 4), ("isPartOf", 1)]
     assert con.execute("select count(*) from raw.credential_awards where parent_award_id = "
@@ -306,13 +319,13 @@ def test_clr_associations_are_kept(tmp_path):
     con.close()
 
 
-def test_each_clashing_file_alone_is_an_award(tmp_path):
+def test_each_clashing_file_alone_is_an_award(tmp_path, assets_lake):
     clashing = [rel for rel, out in EXPECTED.items() if out in ("duplicate_id_conflict", "duplicate")]
     assert len(clashing) == 40
     for rel in clashing:
-        con = ingest_alone(tmp_path, rel)
-        assert con.execute("select count(*) from raw.quarantine where source_ref not like '%/assets/%'"
-                           ).fetchone() == (0,), rel
-        assert con.execute("select count(*) from raw.credential_awards where source_ref not like '%/assets/%'"
+        con = ingest_alone(tmp_path, assets_lake, rel)
+        own = f"credentials/{Path(rel).name}"
+        assert con.execute("select count(*) from raw.quarantine where source_ref = ?", [own]).fetchone() == (0,), rel
+        assert con.execute("select count(*) from raw.credential_awards where source_ref = ?", [own]
                            ).fetchone()[0] >= 1, rel
         con.close()
