@@ -17,13 +17,16 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from orchestration.quality.gx_suites import (
+    DEFAULT_SUITES_DIR,
     SuiteFileError,
     format_results,
     load_suites,
     run_suites,
 )
+from tests.helpers import DBT_PROJECT
 
 AS_OF = date(2024, 3, 31)
 
@@ -255,3 +258,119 @@ def test_invalid_suite_files_are_refused_naming_file_and_expectation(tmp_path, e
     with pytest.raises(SuiteFileError, match=message) as err:
         load_suites(tmp_path / "suites")
     assert str(path) in str(err.value)
+
+
+# --------------------------------------------------------------------------- the real suites
+
+
+def mart_contracts() -> dict[str, list[str]]:
+    """Mart model name -> contract column names, from dbt_project/models/marts/**/*.yml."""
+    contracts: dict[str, list[str]] = {}
+    for path in sorted((DBT_PROJECT / "models" / "marts").rglob("*.yml")):
+        for model in (yaml.safe_load(path.read_text()) or {}).get("models") or []:
+            contracts[model["name"]] = [c["name"] for c in model.get("columns") or []]
+    return contracts
+
+
+def mart_models() -> set[str]:
+    return {p.stem for p in (DBT_PROJECT / "models" / "marts").rglob("*.sql")}
+
+
+def test_every_mart_has_exactly_one_suite_and_suites_name_only_contract_columns():
+    specs = load_suites(DEFAULT_SUITES_DIR)
+    contracts = mart_contracts()
+    models = mart_models()
+    assert models, "no mart models found"
+    assert {s.name for s in specs} == models
+    for spec in specs:
+        assert spec.path.name == f"{spec.name}.json"
+        assert (spec.schema, spec.table) == ("marts", spec.name)
+        assert spec.name in contracts, f"{spec.name} has no contract in a marts yml"
+        unknown = set(spec.columns() or []) - set(contracts[spec.name])
+        assert not unknown, f"{spec.path.name} names columns not in the {spec.name} contract: {sorted(unknown)}"
+        types = [e["type"] for e in spec.expectations]
+        # every suite compares its row count with the previous publication
+        assert types[0] == "expect_table_row_count_to_be_between"
+        assert spec.expectations[0]["kwargs"] == {"min_value": {"$PARAMETER": "min_row_count"}}
+        assert spec.row_count_tolerance is not None
+        # a freshness expectation needs its window, and only non-empty marts have one
+        if any("fresh_since" in json.dumps(e["kwargs"]) for e in spec.expectations):
+            assert spec.max_age_days is not None and spec.must_not_be_empty
+    # the facts with an event time carry a freshness check
+    fresh = {s.name: s.max_age_days for s in specs if s.max_age_days is not None}
+    assert {"fct_attempts", "fct_credential_awards", "fct_credential_events"} <= set(fresh)
+
+
+ATTEMPTS_DDL = """attempt_sk varchar, learner_id varchar, account_id varchar, course_id varchar, exercise_id varchar,
+    attempt_number bigint, started_at timestamp, duration_seconds double, duration_seconds_raw double,
+    correct_answers double, incorrect_answers double, score_scaled double, hints_taken bigint,
+    points_earned double"""
+SUMMARY_DDL = """learner_id varchar, account_id varchar, exercise_id varchar, mastery_pct double,
+    last_attempt_at timestamp, score_pct double, attempts bigint, hints_taken bigint,
+    avg_seconds_per_attempt double, time_spent_seconds double, points double"""
+
+
+def attempts_rows() -> list[tuple]:
+    """Eight attempts by two learners on two exercises; the newest started 2024-03-30 09:00."""
+    rows = []
+    for i in range(8):
+        learner, exercise = f"L{i % 2}", f"E{i % 4 // 2}"
+        started = datetime(2024, 3, 23, 9, 0) + timedelta(days=i)
+        score = [0.25, 1.0, 0.5, 0.0, 0.75, 0.0, 1.0, 0.5][i]
+        rows.append((f"a{i}", learner, "acc1", "C1", exercise, i // 4 + 1, started, 60.0 * i, 60.0 * i,
+                     2.0, 1.0, score, i % 2, 10 * score))
+    return rows
+
+
+def summary_rows() -> list[tuple]:
+    return [
+        ("L0", "acc1", "E0", 75.0, datetime(2024, 3, 29, 9), 62.5, 2, 0, 120.0, 240.0, 7.5),
+        ("L1", "acc1", "E0", 100.0, datetime(2024, 3, 30, 9), 50.0, 2, 2, 300.0, 600.0, 10.0),
+        ("L0", "acc1", "E1", 50.0, datetime(2024, 3, 27, 9), None, 2, 0, 60.0, 120.0, 5.0),
+        ("L1", "acc1", "E1", 0.0, datetime(2024, 3, 28, 9), None, 1, 1, 30.0, 30.0, 0.0),
+    ]
+
+
+def test_real_suites_pass_on_sound_marts_and_fail_on_broken_ones(tmp_path):
+    only = ["fct_attempts", "mart_exercise_summary"]
+    sound = make_db(tmp_path / "sound.duckdb", {
+        "fct_attempts": (ATTEMPTS_DDL, attempts_rows()),
+        "mart_exercise_summary": (SUMMARY_DDL, summary_rows()),
+    })
+    results = {r.suite: r for r in run_suites(sound, None, as_of=AS_OF, only=only)}
+    assert all(r.success for r in results.values()), format_results(list(results.values()), verbose=True)
+    attempts = results_by_key(results["fct_attempts"])
+    assert attempts[("expect_column_max_to_be_between", "started_at")].observed == datetime(2024, 3, 30, 9, 0)
+    assert attempts[("expect_table_row_count_to_be_between", None)].observed == 8
+    summary = results_by_key(results["mart_exercise_summary"])
+    assert summary[("expect_column_values_to_not_be_null", "score_pct")].observed == 50.0  # 2 of 4, mostly 0.5
+
+    # mastery 130 %, an attempt's score 1.5 and a missing scaled score in 2 of 8 attempts
+    bad_summary = summary_rows()
+    bad_summary[1] = ("L1", "acc1", "E0", 130.0, *bad_summary[1][4:])
+    bad_attempts = attempts_rows()
+    bad_attempts[0] = (*bad_attempts[0][:11], 1.5, *bad_attempts[0][12:])
+    bad_attempts[2] = (*bad_attempts[2][:11], None, *bad_attempts[2][12:])
+    bad_attempts[5] = (*bad_attempts[5][:11], None, *bad_attempts[5][12:])
+    broken = make_db(tmp_path / "broken.duckdb", {
+        "fct_attempts": (ATTEMPTS_DDL, bad_attempts),
+        "mart_exercise_summary": (SUMMARY_DDL, bad_summary),
+    })
+    results = {r.suite: r for r in run_suites(broken, None, as_of=AS_OF, only=only)}
+    [mastery] = results["mart_exercise_summary"].failed
+    assert (mastery.column, mastery.examples, mastery.unexpected_count) == ("mastery_pct", [130.0], 1)
+    failed = {(e.type, e.column): e for e in results["fct_attempts"].failed}
+    assert set(failed) == {("expect_column_values_to_be_between", "score_scaled"),
+                           ("expect_column_values_to_not_be_null", "score_scaled")}
+    assert failed[("expect_column_values_to_be_between", "score_scaled")].examples == [1.5]
+    assert failed[("expect_column_values_to_not_be_null", "score_scaled")].observed == 25.0
+
+    # the previous publication had 16 attempts, and a month later the newest attempt is 31 days old
+    previous = make_db(tmp_path / "warehouse.duckdb", {"fct_attempts": (ATTEMPTS_DDL, attempts_rows() * 2)})
+    [res] = run_suites(sound, previous, as_of=date(2024, 4, 30), only=["fct_attempts"])
+    failed = {(e.type, e.column): e for e in res.failed}
+    assert set(failed) == {("expect_table_row_count_to_be_between", None),
+                           ("expect_column_max_to_be_between", "started_at")}
+    assert failed[("expect_table_row_count_to_be_between", None)].kwargs == {"min_value": 16}  # ceil(0.95 * 16)
+    assert failed[("expect_column_max_to_be_between", "started_at")].kwargs == {
+        "column": "started_at", "min_value": datetime(2024, 3, 31)}
