@@ -18,7 +18,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ class Page:
     """One tab: send CDP commands, wait for events, keep the console and exceptions."""
 
     def __init__(self, ws_url: str):
-        self.ws = connect(ws_url, max_size=None, open_timeout=30)
+        self._stack = ExitStack()
+        self.ws = self._stack.enter_context(connect(ws_url, max_size=None, open_timeout=30))
         self._ids = itertools.count(1)
         self.events: list[dict] = []
 
@@ -134,7 +135,7 @@ class Page:
         return path
 
     def close(self) -> None:
-        self.ws.close()
+        self._stack.close()
 
 
 class Chromium:

@@ -283,7 +283,8 @@ def _flows(w: _Warehouse) -> str:
     for cid, cname in sorted(collections.items(), key=lambda kv: (kv[1], kv[0])):
         sid = _safe_id(cid)
         mine = [e for e in edges if e["collection_id"] == cid]
-        body += f'<h3 id="collection-{esc(sid)}">{esc(cname)}</h3>'
+        body += (f'<div class="collection" data-collection-id="{esc(cid)}">'
+                 f'<h3 id="collection-{esc(sid)}">{esc(cname)}</h3>')
         sankey = _sankey(f"sankey-{sid}", mine) if mine else '<p class="note">No learner has a credential here.</p>'
         body += (f'<div class="split"><div>{sankey}</div><div>'
                  + table(mine, FLOW_COLS, table_id=f"flow-{sid}", mart="mart_learner_flow",
@@ -295,6 +296,7 @@ def _flows(w: _Warehouse) -> str:
                           mart="mart_pathway_progress", caption="Pathway progress and drift",
                           note="Drifting: stopped and more than the drift pause since this credential; "
                                "returners: came back for it after such a pause.")
+        body += "</div>"
     return _section("flow", "Learner flow through collections", body)
 
 
@@ -369,14 +371,14 @@ def _accounts(w: _Warehouse, names: Mapping[str, str] | None, top_n: int) -> str
              '<p class="note">Learners are shown by pseudonymous id.</p>')
     for acc in accounts:
         aid = _safe_id(acc)
-        body += f'<h3 id="account-{esc(aid)}">Account {esc(acc)}</h3>'
+        body += f'<div class="account" data-account-id="{esc(acc)}"><h3 id="account-{esc(aid)}">Account {esc(acc)}</h3>'
         courses = [r for r in overview if r["account_id"] == acc]
         body += table(courses, OVERVIEW_COLS, table_id=f"overview-{aid}", mart="mart_course_overview",
                       caption="All courses")
         for course in courses:
             cid = course["course_id"]
             sid = _safe_id(acc, cid)
-            body += f"<h4>{esc(course['course_title'])}</h4>"
+            body += f'<div class="course" data-course-id="{esc(cid)}"><h4>{esc(course["course_title"])}</h4>'
             groups = w.rows("select * from marts.mart_group_league where account_id = ? and course_id = ? "
                             "order by rank_mastery, group_id limit ?", [acc, cid, top_n])
             for g in groups:
@@ -412,6 +414,8 @@ def _accounts(w: _Warehouse, names: Mapping[str, str] | None, top_n: int) -> str
                           caption="Learner league",
                           note=f"top {len(learners)} of {n_learners} learners by mastered" if n_learners > len(learners)
                           else "")
+            body += "</div>"
+        body += "</div>"
     if not accounts:
         body += '<p class="note">No account has course activity yet.</p>'
     return _section("accounts", "Accounts: courses, leagues and chapter mastery", body)
@@ -565,7 +569,7 @@ def _engagement(w: _Warehouse, top_n: int) -> str:
             "never as a number.</p>"
     n = n_cells
     vrows = w.rows("select * from marts.mart_credential_verification order by event_month desc, achievement_id, "
-                   "verifier_industry, verifier_country limit ?", [top_n * 2])
+                   "verifier_industry, verifier_country, verifier_organization_id limit ?", [top_n * 2])
     for r in vrows:
         r["credential_name"] = names.get(r["achievement_id"]) or r["achievement_id"]
     body += table(vrows, [
