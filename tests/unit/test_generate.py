@@ -431,7 +431,9 @@ def test_credentials_follow_the_standards_and_map_to_users(landing):
 
 
 def test_without_defects_every_record_is_a_distinct_valid_statement(tmp_path: Path):
-    s = generate_landing(tmp_path, statements=2000, seed=3, defects=False)
+    calls = []
+    s = generate_landing(tmp_path, statements=2000, seed=3, defects=False, progress=lambda *a: calls.append(a))
+    assert calls[0] == ("lms", 1, 1) and calls[-1] == ("statements", 2000, 2000)
     counts, _ = _classify(tmp_path, s)
     assert counts == Counter(valid=2000)
     assert s["xapi"]["records"] == 2000 and not s["xapi"]["resent_files"]
@@ -502,3 +504,31 @@ def test_increment_adds_exactly_the_requested_statements_with_the_late_share(tmp
     assert all(BASE + dt.timedelta(days=1) <= t < BASE + dt.timedelta(days=2) for t in stamps)
     with pytest.raises(FileExistsError):
         generate_increment(tmp_path, statements=10, seed=1, batch="b1")
+
+
+def test_ingestion_of_the_generated_landing_reconciles_with_the_summary(tmp_path: Path, monkeypatch):
+    """The defects the summary declares are exactly what the real ingestion quarantines or skips."""
+    from orchestration.config import settings
+    from orchestration.ingest.landing import ingest_landing
+
+    home = tmp_path / "home"
+    s = generate_landing(home / "landing", statements=3000, seed=21)
+    monkeypatch.setenv("SKILLPATH_HOME", str(home))
+    monkeypatch.setenv("SKILLPATH_LANDING_DIR", str(home / "landing"))
+    monkeypatch.setenv("SKILLPATH_DEMO", "1")
+    monkeypatch.delenv("SKILLPATH_LRS_URL", raising=False)
+    out = ingest_landing(settings(), include_lrs=False)
+    src = {r["source"]: r for r in out["sources"]}
+    d = s["defects"]
+    assert src["xapi_file"]["records_loaded"] == 3000
+    assert src["xapi_file"]["records_duplicate"] == d["exact_duplicates"]
+    assert src["xapi_file"]["duplicate_files"] == d["redelivered_files"] == 1
+    quarantined = {(source, reason): n for source, reason, n in out["quarantine"]}
+    expected = {("xapi_file", k if k != "conflicting_duplicate_id" else "duplicate_id_conflict"): d[k]
+                for k in ("malformed_json", "invalid_utf8", "unknown_actor", "conflicting_duplicate_id",
+                          "bad_timestamp", "missing_verb", "missing_actor")}
+    expected[("lms", "bad_csv_row")] = d["lms_bad_csv_rows"]
+    expected[("credential_events", "unknown_event_type")] = d["event_unknown_type"]
+    assert quarantined == expected
+    assert src["credential_events"]["records_loaded"] == s["credential_events"]["total"]
+    assert src["credential_events"]["records_duplicate"] == d["event_duplicates"]
