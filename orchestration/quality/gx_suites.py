@@ -432,6 +432,10 @@ def _fmt(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def _pct(value: Any) -> str:
+    return f"{float(value or 0.0):.3g}"
+
+
 def _range(kwargs: dict[str, Any]) -> str:
     lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
     if lo is not None and hi is not None:
@@ -473,14 +477,19 @@ def _to_result(exp: dict[str, Any], gx_result, spec: SuiteSpec, previous_rows: i
                 text += " (no previous publication)"
     elif etype == "expect_column_values_to_not_be_null":
         allowed = 1 - float(kwargs.get("mostly", 1.0))
-        text = (f"nulls in {column}: {_fmt(observed or 0.0)}% ({unexpected} of {elements} rows), "
+        text = (f"nulls in {column}: {_pct(observed)}% ({unexpected} of {elements} rows), "
                 f"allowed <= {allowed * 100:.4g}%")
     elif etype == "expect_column_max_to_be_between" and "fresh_since" in _parameters_used(exp["kwargs"]):
         text = (f"freshness of {column}: newest {_fmt(observed)}, expected >= {_fmt(kwargs.get('min_value'))} "
                 f"(as of {as_of.isoformat()}, max age {spec.max_age_days} days)")
     elif unexpected is not None:
-        what = _range(kwargs) if ("min_value" in kwargs or "max_value" in kwargs) else etype.removeprefix("expect_")
-        text = f"{column} {what}: {unexpected} of {elements} rows fail ({_fmt(observed or 0.0)}%)"
+        if "value_set" in kwargs:
+            what = "in {" + ", ".join(_fmt(v) for v in kwargs["value_set"]) + "}"
+        elif "min_value" in kwargs or "max_value" in kwargs:
+            what = _range(kwargs)
+        else:
+            what = etype.removeprefix("expect_column_values_to_").replace("_", " ")
+        text = f"{column} {what}: {unexpected} of {elements} rows fail ({_pct(observed)}%)"
         if examples:
             text += ", e.g. " + ", ".join(_fmt(v) for v in examples[:3])
         if "mostly" in kwargs:
