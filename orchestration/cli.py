@@ -34,9 +34,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     s = settings()
     out = Path(args.out).resolve() if args.out else s.landing_dir
-    if out.exists() and any(out.rglob("*")) and not args.force:
-        _say(f"{out} is not empty; use --force to write into it anyway")
-        return 2
+    if out.exists() and any(out.rglob("*")):
+        if not args.force:
+            _say(f"{out} is not empty; use --force to replace the generated folders")
+            return 2
+        from orchestration.generate import LANDING_DIRS
+
+        for sub in LANDING_DIRS:  # a fresh, consistent data set: never mix two generations
+            shutil.rmtree(out / sub, ignore_errors=True)
     _say(f"generating {args.statements:,} statements (seed {args.seed}) into {out}")
     summary = generate_landing(out, statements=args.statements, seed=args.seed,
                                defects=not args.no_defects, progress=_progress)
@@ -255,6 +260,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return rc
     else:
         _say(f"using the existing landing zone {s.landing_dir}")
+    summary_file = s.home / "generate_summary.json"
+    if not os.environ.get("SKILLPATH_AS_OF_DATE") and summary_file.exists():
+        # the sample data ends on its base date: statuses and freshness are judged as of then
+        base = json.loads(summary_file.read_text()).get("base_date", "")[:10]
+        if base:
+            os.environ["SKILLPATH_AS_OF_DATE"] = base
+            _say(f"demo: as-of date {base} (the sample data's last day)")
     rc = cmd_run(argparse.Namespace(full_refresh=False, json=None))
     if rc == 0:
         _say(f"\nwarehouse: {s.warehouse_db}\nreport:    {s.home / 'report.html'}\n"
@@ -317,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     g.add_argument("--out", help="landing directory (default $SKILLPATH_LANDING_DIR)")
     g.add_argument("--no-defects", action="store_true", help="write no defective records")
-    g.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    g.add_argument("--force", action="store_true",
+                   help="delete the landing zone's xapi/, lms/, credentials/ and credential_events/ first")
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser("run", help="one pipeline run (the nightly job), in-process",

@@ -22,6 +22,7 @@ def pipeline_env(home: Path, **extra: str) -> dict[str, str]:
         SKILLPATH_PSEUDONYM_KEY=TEST_KEY,
         SKILLPATH_THREADS="2",
         SKILLPATH_LOG_LEVEL="WARNING",
+        SKILLPATH_AS_OF_DATE="2026-01-06",  # the generated data ends 2026-01-05 (+ increments)
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     env.update(extra)
