@@ -77,12 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     gen_seconds = None
     if not (landing / "xapi").is_dir():
         gen_seconds = _generate(landing, args.statements, args.seed)
+    # read now: a child started later (by any library) inherits this process's peak
+    generator_rss = _maxrss_mib(resource.RUSAGE_CHILDREN)
     lake = home / "lake.duckdb"
     for p in (lake, lake.with_suffix(".duckdb.wal")):
         p.unlink(missing_ok=True)
     s = replace(settings(), home=home, landing_dir=landing, lrs_url=None)
 
     stages: dict[str, float] = {}
+    stage_cpu: dict[str, float] = {}
     t_all = time.perf_counter()
     cpu0 = time.process_time()
     con = connect_raw(s.raw_db)
@@ -96,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
     for name, fn in steps:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         results[name] = fn(con, landing)
         stages[name] = time.perf_counter() - t0
+        stage_cpu[name] = time.process_time() - c0
     con.close()
     wall = time.perf_counter() - t_all
     cpu = time.process_time() - cpu0
@@ -118,14 +122,16 @@ def main(argv: list[str] | None = None) -> int:
           (f" in {gen_seconds:.1f} s (child process)" if gen_seconds is not None else " (landing zone reused)"))
     print(f"  xapi files: {len(results['xapi_file'])}, {xapi_bytes / 2**20:.1f} MiB on disk")
     for name, sec in stages.items():
-        print(f"  stage {name:<18} {sec:8.2f} s")
+        print(f"  stage {name:<18} {sec:8.2f} s wall {stage_cpu[name]:8.2f} s cpu")
     print(f"  ingestion wall {wall:.2f} s, cpu {cpu:.2f} s")
     print(f"  xapi records read {xapi_read:,}, loaded {xapi_loaded:,}: "
           f"{xapi_read / stages['xapi_file']:,.0f} statements/s (xapi stage), "
-          f"{xapi_read / wall:,.0f} statements/s (whole ingestion)")
+          f"{xapi_read / wall:,.0f} statements/s (whole ingestion), "
+          f"{xapi_read / stage_cpu['xapi_file']:,.0f} statements per cpu-second (xapi stage, all threads)")
+    print(f"  load average during the run: {os.getloadavg()[0]:.1f} (1 min), on {os.cpu_count()} cores")
     print(f"  re-run with nothing new: {rerun:.2f} s")
     print(f"  peak RSS: ingestion process {_maxrss_mib(resource.RUSAGE_SELF):,.0f} MiB, "
-          f"generator child {_maxrss_mib(resource.RUSAGE_CHILDREN):,.0f} MiB")
+          f"generator child {generator_rss:,.0f} MiB")
     print()
     print(format_summary(summary))
     if tmp is not None:
