@@ -99,8 +99,11 @@ def _safe_id(*parts: Any) -> str:
 # ----------------------------------------------------------------------------- executive
 def _trend_figure(fig_id: str, months: list[dt.date], values: dict[dt.date, Any], *, rate: bool,
                   label: str) -> str:
+    if all(values.get(m) is None for m in months):
+        return f'<p class="note" id="{esc(fig_id)}">No monthly value to show (none, or all suppressed).</p>'
     xs = [m.strftime("%Y-%m") for m in months]
-    ys = [(100 * values[m] if rate and values.get(m) is not None else values.get(m)) for m in months]
+    # a month without rows issued / saw nothing (0); a rate without rows is unknown (a gap)
+    ys = [(100 * values[m] if values.get(m) is not None else None) if rate else values.get(m, 0) for m in months]
     fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines+markers", name=label, connectgaps=False,
                                line={"color": "#2f6fdb"},
                                hovertemplate="%{x}: %{y" + (":.1f} %" if rate else ":,}") + "<extra></extra>"))
