@@ -314,6 +314,12 @@ def _prune(home: Path, keep_versions: int) -> list[str]:
     return removed
 
 
+def _remove_leftovers(home: Path) -> None:
+    """Partial files of publications that were killed (only called under the publish lock)."""
+    for p in [*(home / VERSIONS_DIR).glob(".warehouse-*.partial*"), *home.glob(f".{WAREHOUSE_NAME}.*.staged")]:
+        p.unlink(missing_ok=True)
+
+
 def publish_duckdb(build_db: Path, home: Path, *, keep_versions: int = 3,
                    storage_version: str = DEFAULT_STORAGE_VERSION, run_id: str | None = None,
                    lake_db: Path | None = None) -> PublishResult:
@@ -330,6 +336,7 @@ def publish_duckdb(build_db: Path, home: Path, *, keep_versions: int = 3,
     vdir = home / VERSIONS_DIR
     with _publish_lock(home):
         vdir.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(home)
         published_at = utcnow()
         version_id = f"{published_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
         final = vdir / f"warehouse-{version_id}.duckdb"

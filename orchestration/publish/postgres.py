@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -201,6 +203,44 @@ def _secure(cur: psycopg.Cursor, new: str, marts: list[str], account_scoped: set
     ).format(ident(new, ACCOUNT_ACCESS), ident(ACCOUNT_READER_ROLE)))
 
 
+def _swap(pg: psycopg.Connection, cur: psycopg.Cursor, schema: str, new: str, exists: bool,
+          marts: list[str], account_scoped: set[str], shared: set[str], timeout_seconds: float) -> None:
+    """Grants, RLS, rename old away, rename new in, drop old: one transaction.
+
+    The transaction first takes ACCESS EXCLUSIVE locks on all old tables with NOWAIT. A
+    reader transaction that has read an old table holds a lock on it, so the swap waits
+    (retrying, holding nothing in between) until no reader is inside the old set; readers
+    therefore finish on the old set, and statements after the commit see the new one.
+    Waiting with locks held instead would deadlock with a reader that reads a second
+    table after the swap locked it.
+    """
+    old = f"{schema}_old_{uuid.uuid4().hex[:8]}"
+    old_tables = [r[0] for r in cur.execute(
+        "select tablename from pg_tables where schemaname = %s order by 1", [schema]).fetchall()] if exists else []
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.02
+    while True:
+        try:
+            with pg.transaction():
+                if old_tables:
+                    cur.execute(sql.SQL("lock table {} in access exclusive mode nowait").format(
+                        sql.SQL(", ").join(sql.Identifier(schema, t) for t in old_tables)))
+                _secure(cur, new, marts, account_scoped, shared)
+                if exists:
+                    cur.execute(sql.SQL("alter schema {} rename to {}").format(
+                        sql.Identifier(schema), sql.Identifier(old)))
+                cur.execute(sql.SQL("alter schema {} rename to {}").format(sql.Identifier(new), sql.Identifier(schema)))
+                if exists:
+                    cur.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(old)))
+            return
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected) as exc:
+            if time.monotonic() + delay > deadline:
+                raise PublishError(f"readers kept the published tables of {schema!r} busy for "
+                                   f"{timeout_seconds:.0f}s: swap abandoned, the old set stays") from exc
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+
+
 def _check_target_schema(cur: psycopg.Cursor, schema: str) -> bool:
     """True when ``schema`` exists (and is a publication of ours); refuse foreign schemas."""
     if schema in ("public", "information_schema") or schema.startswith("pg_") or len(schema) > 40:
@@ -218,13 +258,14 @@ def _check_target_schema(cur: psycopg.Cursor, schema: str) -> bool:
 
 def publish_postgres(build_db: Path, postgres_url: str, *, schema: str = "skillpath",
                      accounts_roles: bool = True, lake_db: Path | None = None, run_id: str | None = None,
-                     account_shared_tables: Iterable[str] = (), lock_timeout: str | None = None) -> dict:
+                     account_shared_tables: Iterable[str] = (), swap_timeout_seconds: float = 600.0) -> dict:
     """Load the marts (+ learner directory) into PostgreSQL and swap them in atomically.
 
     ``accounts_roles``: create/refresh one NOLOGIN role per manager/executive (needs
     CREATEROLE). ``account_shared_tables``: marts without ``account_id`` that account
-    roles may read as well (none by default). ``lock_timeout`` (e.g. ``'5min'``) bounds
-    how long the swap waits for readers of the old tables. Returns a summary.
+    roles may read as well (none by default). ``swap_timeout_seconds`` bounds how long
+    the swap waits for readers of the old tables (then it fails, changing nothing).
+    Returns a summary.
     """
     build_db = Path(build_db).resolve()
     lake_db = Path(lake_db) if lake_db else build_db.parent / "lake.duckdb"
@@ -301,18 +342,7 @@ def publish_postgres(build_db: Path, postgres_url: str, *, schema: str = "skillp
                     cur.execute(sql.SQL("analyze {}").format(sql.SQL(", ").join(
                         sql.Identifier(new, t) for t in [*marts, *RESERVED_TABLES])))
 
-                    old = f"{schema}_old_{uuid.uuid4().hex[:8]}"
-                    with pg.transaction():
-                        if lock_timeout:
-                            cur.execute("select set_config('lock_timeout', %s, true)", [lock_timeout])
-                        _secure(cur, new, marts, account_scoped, shared)
-                        if exists:
-                            cur.execute(sql.SQL("alter schema {} rename to {}").format(
-                                sql.Identifier(schema), sql.Identifier(old)))
-                        cur.execute(sql.SQL("alter schema {} rename to {}").format(
-                            sql.Identifier(new), sql.Identifier(schema)))
-                        if exists:
-                            cur.execute(sql.SQL("drop schema {} cascade").format(sql.Identifier(old)))
+                    _swap(pg, cur, schema, new, exists, marts, account_scoped, shared, swap_timeout_seconds)
                 except BaseException:
                     cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(new)))
                     raise
