@@ -142,6 +142,15 @@ def test_null_rate_above_mostly_fails_and_at_the_limit_passes(tmp_path, suites):
     assert failed.observed == 20.0 and failed.unexpected_count == 2
     assert failed.line == "FAIL nulls in score_scaled: 20% (2 of 10 rows), allowed <= 10%"
 
+    # learner_id is checked for nulls only (read as a null marker): one null fails it
+    rows = score_rows()
+    rows[7] = (None, *rows[7][1:])
+    [key] = run_suites(make_db(tmp_path / "key.duckdb", {"scores": (SCORES_DDL, rows)}), None,
+                       as_of=AS_OF, suites_dir=suites)
+    [failed] = key.failed
+    assert (failed.column, failed.observed, failed.unexpected_count) == ("learner_id", 10.0, 1)
+    assert failed.line == "FAIL nulls in learner_id: 10% (1 of 10 rows), allowed <= 0%"
+
 
 def test_row_count_is_compared_with_the_previous_publication(tmp_path, suites):
     previous = make_db(tmp_path / "warehouse.duckdb", {"scores": (SCORES_DDL, score_rows(50))})
@@ -251,6 +260,9 @@ def test_only_selects_suites_and_unknown_names_are_refused(tmp_path, suites):
            "kwargs": {"column": "t", "min_value": {"$PARAMETER": "fresh_since"}}}], {},
          r"max_age_days is not set"),
         ([ROW_COUNT], {"row_count_tolerance": 1.5}, r"row_count_tolerance must be a number from 0 to 1"),
+        ([{"type": "expect_column_values_to_not_be_null",
+           "kwargs": {"column": "x", "row_condition": "y > 0", "condition_parser": "pandas"}}], {},
+         r"row_condition is not supported"),
     ],
 )
 def test_invalid_suite_files_are_refused_naming_file_and_expectation(tmp_path, expectations, meta, message):
