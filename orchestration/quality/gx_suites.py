@@ -28,9 +28,9 @@ result when the connection closes, so every metric comes back empty (and table
 assets lose their schema). Each table is therefore read from DuckDB (read-only,
 only the columns the suite mentions) into a pandas DataFrame and validated with
 GX's pandas datasource. Marts are aggregates; ``fct_attempts`` and the other
-facts are read whole too (a column subset of numbers and timestamps), because a
-sample would miss the one out-of-range row or the newest event the gate exists
-to catch.
+facts are read whole too, because a sample would miss the one out-of-range row
+or the newest event the gate exists to catch. Columns checked only for nulls
+are read as null markers to keep that small (docs/quality.md has the numbers).
 """
 
 from __future__ import annotations
