@@ -27,10 +27,10 @@ from orchestration.ingest.landing import (
 )
 from orchestration.ingest.rawstore import RawLoad
 from orchestration.ingest.xapi import (
-    BATCH_SIZE,
+    BatchWriter,
     Rejected,
     canonical_sha256,
-    insert_new_records,
+    gc_paused,
     parse_json_record,
     parse_timestamp,
 )
@@ -96,16 +96,6 @@ def parse_event(record_no: int, raw: bytes) -> tuple:
     )
 
 
-def _flush(con: duckdb.DuckDBPyConnection, load: RawLoad, rows: list[tuple]) -> None:
-    columns = list(zip(*rows, strict=True))
-    batch = pa.Table.from_arrays(
-        [pa.array(col, type=field.type) for col, field in zip(columns, _SCHEMA, strict=True)], schema=_SCHEMA
-    )
-    for record_no, event_id, payload in insert_new_records(con, load, "credential_events", "event_id", batch):
-        load.quarantine(record_no, "duplicate_id_conflict",
-                        f"event {event_id} was loaded before with a different payload", payload)
-
-
 def _records(load: RawLoad, path: Path) -> Iterator[tuple[int, bytes]]:
     last = 0
     try:
@@ -122,19 +112,17 @@ def _body(con: duckdb.DuckDBPyConnection):
             quarantine_whole_file(load, path, "unknown_file",
                                   "credential_events/ takes *.ndjson, *.jsonl (optionally .gz)")
             return
-        rows: list[tuple] = []
-        for record_no, raw in _records(load, path):
-            load.read += 1
-            try:
-                rows.append(parse_event(record_no, raw))
-            except Rejected as rej:
-                load.quarantine(record_no, rej.reason, rej.detail, raw)
-                continue
-            if len(rows) >= BATCH_SIZE:
-                _flush(con, load, rows)
-                rows = []
-        if rows:
-            _flush(con, load, rows)
+        writer = BatchWriter(con, load, "credential_events", "event_id", _SCHEMA, "event")
+        with gc_paused():
+            for record_no, raw in _records(load, path):
+                load.read += 1
+                try:
+                    row = parse_event(record_no, raw)
+                except Rejected as rej:
+                    load.quarantine(record_no, rej.reason, rej.detail, raw)
+                    continue
+                writer.add(row)
+            writer.close()
     return body
 
 

@@ -40,7 +40,12 @@ ATTEMPT_EXT = "http://id.tincanapi.com/extension/attempt-id"
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 #: statement properties an LRS sets or may rewrite; left out of the payload hash
 HASH_EXCLUDED = ("stored", "authority", "version")
-BATCH_SIZE = 20_000
+#: parsed rows converted to Arrow at a time
+ARROW_ROWS = 20_000
+#: rows checked against the history and inserted at a time: each check scans the key
+#: column of the whole raw table, so fewer, larger batches keep a big load from growing
+#: with the history (about 1 KB of Arrow memory per statement)
+INSERT_ROWS = 200_000
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _NUM = r"(\d+(?:[.,]\d+)?)"
@@ -398,14 +403,50 @@ def insert_new_records(con: duckdb.DuckDBPyConnection, load: RawLoad, table: str
     return conflicts
 
 
-def _flush(con: duckdb.DuckDBPyConnection, load: RawLoad, rows: list[tuple]) -> None:
-    columns = list(zip(*rows, strict=True))
-    batch = pa.Table.from_arrays(
-        [pa.array(col, type=field.type) for col, field in zip(columns, _SCHEMA, strict=True)], schema=_SCHEMA
-    )
-    for record_no, sid, payload in insert_new_records(con, load, "xapi_statements", "statement_id", batch):
-        load.quarantine(record_no, "duplicate_id_conflict",
-                        f"statement {sid} was loaded before with a different payload", payload)
+class BatchWriter:
+    """Collects parsed rows of one load and writes them with :func:`insert_new_records`.
+
+    Rows are converted to Arrow every ``ARROW_ROWS`` and inserted every
+    ``INSERT_ROWS``; conflicts are quarantined with ``what`` (e.g. "statement") in
+    the detail.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, load: RawLoad, table: str, key: str,
+                 schema: pa.Schema, what: str):
+        self.con, self.load, self.table, self.key, self.schema, self.what = con, load, table, key, schema, what
+        self.rows: list[tuple] = []
+        self.tables: list[pa.Table] = []
+        self.pending = 0
+
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= ARROW_ROWS:
+            self._to_arrow()
+            if self.pending >= INSERT_ROWS:
+                self._insert()
+
+    def close(self) -> None:
+        self._to_arrow()
+        self._insert()
+
+    def _to_arrow(self) -> None:
+        if not self.rows:
+            return
+        columns = list(zip(*self.rows, strict=True))
+        self.tables.append(pa.Table.from_arrays(
+            [pa.array(col, type=field.type) for col, field in zip(columns, self.schema, strict=True)],
+            schema=self.schema))
+        self.pending += len(self.rows)
+        self.rows = []
+
+    def _insert(self) -> None:
+        if not self.tables:
+            return
+        batch = pa.concat_tables(self.tables)
+        self.tables, self.pending = [], 0
+        for record_no, key, payload in insert_new_records(self.con, self.load, self.table, self.key, batch):
+            self.load.quarantine(record_no, "duplicate_id_conflict",
+                                 f"{self.what} {key} was loaded before with a different payload", payload)
 
 
 def load_xapi_records(con: duckdb.DuckDBPyConnection, records: Iterable[tuple[int, bytes]], *,
@@ -417,20 +458,17 @@ def load_xapi_records(con: duckdb.DuckDBPyConnection, records: Iterable[tuple[in
     """
     if actors is None:
         actors = actor_index(con)
+    writer = BatchWriter(con, load, "xapi_statements", "statement_id", _SCHEMA, "statement")
     with gc_paused():
-        rows: list[tuple] = []
         for record_no, raw in records:
             load.read += 1
             try:
-                rows.append(parse_statement(record_no, raw, actors))
+                row = parse_statement(record_no, raw, actors)
             except Rejected as rej:
                 load.quarantine(record_no, rej.reason, rej.detail, raw)
                 continue
-            if len(rows) >= BATCH_SIZE:
-                _flush(con, load, rows)
-                rows = []
-        if rows:
-            _flush(con, load, rows)
+            writer.add(row)
+        writer.close()
 
 
 # --- files -------------------------------------------------------------------------------------

@@ -300,7 +300,8 @@ def test_exactly_once_rerun_renamed_copy_and_grown_file(env):
 
 def test_duplicates_within_a_load_and_across_batches(env, monkeypatch):
     con, landing = env
-    monkeypatch.setattr(xapi, "BATCH_SIZE", 2)
+    monkeypatch.setattr(xapi, "ARROW_ROWS", 1)
+    monkeypatch.setattr(xapi, "INSERT_ROWS", 2)
     lines = [stmt(1), stmt(2), stmt(1), stmt(3), stmt(3, verb={"id": "urn:other"}), stmt(1), stmt(4), stmt(4)]
     (landing / "xapi" / "d.ndjson").write_bytes(b"\n".join(line(s) for s in lines))
     [r] = ingest_xapi_files(con, landing)
