@@ -144,14 +144,32 @@ def summarise_run(result, instance) -> dict:
         "failed_steps": failed_steps,
         "skipped_steps": skipped_steps,
         "checks_total": len(checks),
+        "checks": checks,
         "checks_failed": failed_checks,
         "reason": reason,
     }
 
 
+def print_checks(summary: dict) -> None:
+    """One line per check (which expectation failed and what was observed for the failures)."""
+    checks = summary.get("checks", [])
+    if not checks:
+        return
+    _say(f"quality gate: {len(checks)} checks, {len(summary['checks_failed'])} failed")
+    for c in sorted(checks, key=lambda c: (c["passed"], c["asset"], c["check"])):
+        mark = "pass" if c["passed"] else "FAIL"
+        line = f"  [{mark}] {c['asset']} / {c['check']}"
+        if not c["passed"] and c.get("description"):
+            line += f": {c['description']}"
+        elif c["check"] == "gx_suite":
+            line += f" ({c['metadata'].get('expectations', '?')} expectations)"
+        _say(line[:1500])
+
+
 def print_run_summary(summary: dict) -> None:
     s = settings()
     _say("")
+    print_checks(summary)
     _say("=" * 72)
     if summary["success"]:
         _say(f"run {summary['run_id'][:8]} succeeded in {summary['seconds']} s; "

@@ -44,28 +44,54 @@ def _load_metadata(loads: list[dict]) -> dict:
     return {"files_or_pages": len(loads), **totals}
 
 
-@dg.asset(group_name=GROUP, retry_policy=SOURCE_RETRY, description="LMS CSV exports -> raw.lms_*")
-def raw_lms(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+LMS_TABLES = ["lms_accounts", "lms_users", "lms_groups", "lms_group_members", "lms_courses",
+              "lms_chapters", "lms_exercises", "lms_enrollments"]
+CREDENTIAL_TABLES = ["collections", "credential_documents", "credential_awards", "credential_associations"]
+SUMMARY_TABLES = ["load_manifest", "quarantine"]
+
+
+def _key(table: str) -> dg.AssetKey:
+    """Raw tables are assets ``raw/<table>``: the keys dbt's ``source('raw', <table>)`` maps to."""
+    return dg.AssetKey(["raw", table])
+
+
+def _specs(tables: list[str], description: str, deps: list[str] = ()) -> list[dg.AssetSpec]:
+    return [dg.AssetSpec(_key(t), group_name=GROUP, description=description, deps=[_key(d) for d in deps])
+            for t in tables]
+
+
+def _results(tables: list[str], metadata: dict):
+    for t in tables:
+        yield dg.MaterializeResult(asset_key=_key(t), metadata=metadata)
+
+
+@dg.multi_asset(name="raw_lms", specs=_specs(LMS_TABLES, "LMS CSV exports (landing/lms)"),
+                retry_policy=SOURCE_RETRY)
+def raw_lms(context: dg.AssetExecutionContext):
     from orchestration.ingest.lms import ingest_lms
 
     with lake() as con:
         loads = ingest_lms(con, settings().landing_dir, progress=_progress(context))
-    return dg.MaterializeResult(metadata=_load_metadata(loads))
+    yield from _results(LMS_TABLES, _load_metadata(loads))
 
 
-@dg.asset(group_name=GROUP, deps=[raw_lms], retry_policy=SOURCE_RETRY,
-          description="Open Badges 2.0/3.0, CLR 2.0 documents and collections.csv -> raw.credential_*")
-def raw_credentials(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+@dg.multi_asset(name="raw_credentials",
+                specs=_specs(CREDENTIAL_TABLES, "Open Badges 2.0/3.0, CLR 2.0 documents and collections.csv",
+                             deps=LMS_TABLES[:1]),
+                retry_policy=SOURCE_RETRY)
+def raw_credentials(context: dg.AssetExecutionContext):
     from orchestration.ingest.credentials import ingest_credentials
 
     with lake() as con:
         loads = ingest_credentials(con, settings().landing_dir, progress=_progress(context))
-    return dg.MaterializeResult(metadata=_load_metadata(loads))
+    yield from _results(CREDENTIAL_TABLES, _load_metadata(loads))
 
 
-@dg.asset(group_name=GROUP, deps=[raw_lms], retry_policy=SOURCE_RETRY,
-          description="xAPI statements from landing files and (when configured) the LRS -> raw.xapi_statements")
-def raw_xapi_statements(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+@dg.multi_asset(name="raw_xapi",
+                specs=_specs(["xapi_statements"], "xAPI statements from landing/xapi and the LRS",
+                             deps=LMS_TABLES),  # actors are resolved against the LMS users
+                retry_policy=SOURCE_RETRY)
+def raw_xapi(context: dg.AssetExecutionContext):
     from orchestration.ingest.xapi import ingest_xapi_files
 
     s = settings()
@@ -75,24 +101,27 @@ def raw_xapi_statements(context: dg.AssetExecutionContext) -> dg.MaterializeResu
         if s.lrs_url:
             from orchestration.ingest.lrs import extract_lrs
 
-            lrs = extract_lrs(con, s, progress=_progress(context))
+            lrs = extract_lrs(con, s, progress=lambda n: context.log.info(f"LRS page: {n} statements"))
             meta.update({f"lrs_{k}": v for k, v in lrs.items() if isinstance(v, int | float | str)})
-    return dg.MaterializeResult(metadata=meta)
+    yield from _results(["xapi_statements"], meta)
 
 
-@dg.asset(group_name=GROUP, deps=[raw_credentials], retry_policy=SOURCE_RETRY,
-          description="Credential lifecycle events -> raw.credential_events")
-def raw_credential_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+@dg.multi_asset(name="raw_credential_events",
+                specs=_specs(["credential_events"], "Credential lifecycle events (landing/credential_events)",
+                             deps=["credential_awards"]),
+                retry_policy=SOURCE_RETRY)
+def raw_credential_events(context: dg.AssetExecutionContext):
     from orchestration.ingest.events import ingest_credential_events
 
     with lake() as con:
         loads = ingest_credential_events(con, settings().landing_dir, progress=_progress(context))
-    return dg.MaterializeResult(metadata=_load_metadata(loads))
+    yield from _results(["credential_events"], _load_metadata(loads))
 
 
-@dg.asset(group_name=GROUP, deps=[raw_lms, raw_credentials, raw_xapi_statements, raw_credential_events],
-          description="Load manifest and quarantine: what every load read, loaded, quarantined, skipped")
-def raw_ingest_summary(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+@dg.multi_asset(name="raw_ingest_summary",
+                specs=_specs(SUMMARY_TABLES, "Load manifest and quarantine of every load",
+                             deps=[*LMS_TABLES, *CREDENTIAL_TABLES, "xapi_statements", "credential_events"]))
+def raw_ingest_summary(context: dg.AssetExecutionContext):
     from orchestration.ingest.rawstore import quarantine_by_reason, reconciliation
 
     with lake() as con:
@@ -107,7 +136,7 @@ def raw_ingest_summary(context: dg.AssetExecutionContext) -> dg.MaterializeResul
     for row in rec:
         for k in ("records_read", "records_loaded", "records_quarantined", "records_duplicate"):
             md[f"{row['source']}.{k}"] = int(row[k])
-    return dg.MaterializeResult(metadata=md)
+    yield from _results(SUMMARY_TABLES, md)
 
 
 def _table(rows: list[dict]) -> str:
@@ -119,7 +148,7 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@dg.asset_check(asset=raw_ingest_summary, blocking=True,
+@dg.asset_check(asset=_key("load_manifest"), blocking=True,
                 description="read = loaded + quarantined + duplicates for every source (nothing lost)")
 def ingestion_reconciled() -> dg.AssetCheckResult:
     from orchestration.ingest.rawstore import reconciliation
@@ -138,5 +167,5 @@ def ingestion_reconciled() -> dg.AssetCheckResult:
     )
 
 
-assets = [raw_lms, raw_credentials, raw_xapi_statements, raw_credential_events, raw_ingest_summary]
+assets = [raw_lms, raw_credentials, raw_xapi, raw_credential_events, raw_ingest_summary]
 asset_checks = [ingestion_reconciled]
