@@ -8,7 +8,8 @@ import dagster as dg
 import pytest
 
 REQUIRED_ASSETS = {
-    "raw_lms", "raw_credentials", "raw_xapi_statements", "raw_credential_events", "raw_ingest_summary",
+    "raw/lms_users", "raw/lms_exercises", "raw/credential_awards", "raw/collections", "raw/xapi_statements",
+    "raw/credential_events", "raw/load_manifest", "raw/quarantine",
     "marts/fct_attempts", "marts/mart_exercise_summary", "marts/mart_chapter_mastery",
     "marts/mart_learner_course_progress", "marts/mart_group_league", "marts/mart_course_overview",
     "marts/dim_learners", "marts/dim_groups", "marts/dim_courses", "marts/dim_chapters", "marts/dim_exercises",
@@ -51,7 +52,7 @@ def test_every_mart_has_a_blocking_gx_check_and_publication_waits_for_it(defs):
             gx[key.asset_key] = graph.get_check_spec(key)
     assert set(gx) == marts
     assert all(spec.blocking for spec in gx.values())
-    recon = dg.AssetCheckKey(dg.AssetKey("raw_ingest_summary"), "ingestion_reconciled")
+    recon = dg.AssetCheckKey(dg.AssetKey(["raw", "load_manifest"]), "ingestion_reconciled")
     assert graph.get_check_spec(recon).blocking
     warehouse_parents = graph.get(dg.AssetKey("warehouse")).parent_keys
     assert marts <= set(warehouse_parents)
@@ -60,7 +61,7 @@ def test_every_mart_has_a_blocking_gx_check_and_publication_waits_for_it(defs):
 def test_dbt_sources_hang_off_the_ingest_assets(defs):
     graph = defs.resolve_asset_graph()
     parents = graph.get(dg.AssetKey(["staging", "stg_xapi__statements"])).parent_keys
-    assert dg.AssetKey("raw_xapi_statements") in parents
+    assert dg.AssetKey(["raw", "xapi_statements"]) in parents
 
 
 def test_nightly_schedule_and_sensor(defs, monkeypatch, tmp_path):
