@@ -23,7 +23,9 @@ def _jsonable(obj) -> dict:
     return out
 
 
-@dg.asset(group_name=GROUP, deps=mart_keys(),
+# publication waits for every mart (and their blocking GX checks) and for the blocking
+# ingestion reconciliation check on raw/load_manifest
+@dg.asset(group_name=GROUP, deps=[*mart_keys(), dg.AssetKey(["raw", "load_manifest"])],
           description="warehouse.duckdb: marts only, written to a new file and renamed into place")
 def warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from orchestration.publish.duckdb_publish import publish_duckdb
