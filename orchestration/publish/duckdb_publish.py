@@ -51,8 +51,10 @@ _VERSION_RE = re.compile(r"^warehouse-(\d{8}T\d{6}\d{6}Z-[0-9a-f]{8})\.duckdb$")
 # account's managers get names from PostgreSQL's learner directory only.
 PII_COLUMN_RE = re.compile(
     r"""^(
-        .*e_?mails?(_address(es)?)? |          # email, recipient_email, e_mail, emails
-        .*mbox(_sha1sum)? |                    # xAPI mailbox (plain or hashed)
+        e_?mails? | e_?mail_address(es)? |
+        (recipient|learner|user|actor|person|student|manager|executive|member|contact|owner|primary)
+            _e_?mail(_address)? |              # recipient_email, ... (not channel counts like shares_email)
+        (actor_)?mbox(_sha1sum)? |             # xAPI mailbox (plain or hashed)
         name | names | full_?name | display_?name | first_?name | last_?name |
         given_?name | family_?name | middle_?name | nick_?name | user_?name |
         (learner|student|user|person|recipient|manager|executive|member)_(display_|full_|first_|last_)?name |

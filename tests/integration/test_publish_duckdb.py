@@ -17,6 +17,7 @@ import pytest
 from orchestration.publish.duckdb_publish import (
     PIIColumnError,
     PublishError,
+    find_pii_columns,
     list_versions,
     publish_duckdb,
     read_meta,
@@ -290,3 +291,15 @@ def test_leftovers_of_a_killed_publication_are_ignored_then_removed(tmp_path: Pa
     publish_duckdb(build, home)
     assert not partial.exists() and not staged.exists()
     assert sorted(p.name for p in (home / "versions").iterdir()) == sorted(v.path.name for v in list_versions(home))
+
+
+def test_pii_pattern_flags_person_columns_only() -> None:
+    person = ["email", "Email", "emails", "email_address", "recipient_email", "learner_email", "mbox",
+              "actor_mbox", "mbox_sha1sum", "name", "display_name", "displayname", "first_name", "last_name",
+              "full_name", "given_name", "family_name", "user_name", "username", "learner_name",
+              "recipient_full_name", "phone", "date_of_birth"]
+    not_person = ["shares_email", "is_shares_email_suppressed", "course_name", "group_name", "issuer_name",
+                  "credential_name", "collection_name", "chapter_title", "learner_id", "account_id", "role",
+                  "channel", "verifier_organization_id", "verifier_country"]
+    assert find_pii_columns([("t", c) for c in person]) == [f"t.{c}" for c in person]
+    assert find_pii_columns([("t", c) for c in not_person]) == []
