@@ -31,7 +31,7 @@ def warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     from orchestration.publish.duckdb_publish import publish_duckdb
 
     s = settings()
-    result = publish_duckdb(s.build_db, s.home, keep_versions=s.keep_versions)
+    result = publish_duckdb(s.build_db, s.home, keep_versions=s.keep_versions, run_id=context.run_id)
     context.log.info(f"published {s.warehouse_db}")
     return dg.MaterializeResult(metadata=_jsonable(result))
 
@@ -45,7 +45,7 @@ def postgres_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResul
         return dg.MaterializeResult(metadata={"skipped": True})
     from orchestration.publish.postgres import publish_postgres
 
-    return dg.MaterializeResult(metadata=_jsonable(publish_postgres(s.build_db, s.postgres_url)))
+    return dg.MaterializeResult(metadata=_jsonable(publish_postgres(s.build_db, s.postgres_url, run_id=context.run_id)))
 
 
 @dg.asset(group_name=GROUP, deps=[warehouse],

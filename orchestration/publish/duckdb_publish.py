@@ -37,6 +37,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.faults import pause_point
+
 PUBLISHED_SCHEMA = "marts"
 WAREHOUSE_NAME = "warehouse.duckdb"
 VERSIONS_DIR = "versions"
@@ -346,6 +348,7 @@ def publish_duckdb(build_db: Path, home: Path, *, keep_versions: int = 3,
         try:
             counts = _write_version(tmp, build_db, lake_db, version_id=version_id, run_id=run_id,
                                     published_at=published_at, storage_version=storage_version)
+            pause_point("publish")  # crash tests: new file written, not yet swapped in
             for leftover in (Path(f"{tmp}.wal"),):
                 if leftover.exists():
                     raise PublishError(f"{leftover} left behind after checkpoint: publication aborted")
