@@ -18,21 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.pipeline_support import SKILLPATH, generate, pipeline_env, run, same_marts, sha256
+from tests.integration.pipeline_support import SKILLPATH, pipeline_env, run, same_marts, sha256
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory) -> dict:
+def baseline(published_home, tmp_path_factory) -> dict:
     """A published home (first run), the increment to add, and the marts of a clean second run."""
     from orchestration.generate import generate_increment
 
     root = tmp_path_factory.mktemp("kill")
-    base = root / "base"
-    generate(base)
-    first = run(base)
-    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    base = published_home
     increment = root / "increment"
     generate_increment(increment, statements=300, seed=99, batch="late")
     clean = root / "clean"

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.pipeline_support import SKILLPATH, generate, pipeline_env, run
+from tests.integration.pipeline_support import SKILLPATH, pipeline_env
 from tests.support_chromium import chromium_binary, start_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,13 +30,9 @@ pytestmark = pytest.mark.skipif(chromium_binary() is None, reason="chromium is n
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("report")
-    generate(home, statements=4000)
-    proc = run(home)
-    assert proc.returncode == 0, f"skillpath run failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    assert (home / "warehouse.duckdb").exists()
-    return home
+def home(published_home) -> Path:
+    """The session's published demo home (tests/integration/conftest.py)."""
+    return published_home
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +42,7 @@ def warehouse(home) -> Path:
 
 @pytest.fixture(scope="module")
 def report(home) -> Path:
-    out = home / "out" / "report.html"
+    out = home.parent / "report-out" / "report.html"
     proc = subprocess.run([SKILLPATH, "report", "--out", str(out)], env=pipeline_env(home),
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,0 +1,25 @@
+"""One published demo home per test session, shared (read-only) by the integration tests.
+
+Tests that change a home copy it first (``shutil.copytree``); a pipeline run costs a
+minute or more on a small machine, so it is made once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.pipeline_support import generate, run
+
+
+@pytest.fixture(scope="session")
+def published_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("published") / "home"
+    summary = generate(home, statements=4000)
+    proc = run(home)
+    assert proc.returncode == 0, f"skillpath run failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}"
+    assert (home / "warehouse.duckdb").exists()
+    (home / "run_stdout.txt").write_text(proc.stdout)
+    (home / "generate_summary.txt").write_text(repr(summary))
+    return home
