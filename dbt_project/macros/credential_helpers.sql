@@ -78,14 +78,20 @@
     )
 {%- endmacro %}
 
-{#- Learners whose transitions must be rebuilt: any of their awards changed since
-    the watermark of fct_credential_transitions, or (everyone) the collections
-    changed. -#}
+{#- Learners whose transitions must be rebuilt: the recipient of any award changed
+    since the watermark of fct_credential_transitions, under its current learner_id
+    and under its unmatched (pre-LMS-match) learner_id, where its old rows may be;
+    everyone when the collections changed. A recipient moved from one LMS user to
+    another (an e-mail reassigned) needs a --full-refresh. -#}
 {% macro credential_changed_learners() -%}
-    select learner_id from {{ ref('int_credentials__awards') }}
-    where changed_at >= {{ credential_watermark(this) }}
+    {%- set changed -%}
+        changed_at >= {{ credential_watermark(this) }}
         or (select max(loaded_at) from {{ ref('int_credentials__collection_members') }})
             >= {{ credential_watermark(this) }}
+    {%- endset -%}
+    select learner_id from {{ ref('int_credentials__awards') }} where {{ changed }}
+    union
+    select unmatched_learner_id from {{ ref('int_credentials__awards') }} where {{ changed }}
 {%- endmacro %}
 
 {#- pre-hook of fct_credential_transitions: drop the rows of changed learners
