@@ -1,15 +1,17 @@
 {#- One row per attempt (learner + exercise + attempt key), full history. A view:
     fct_attempts reads it for the learner + exercise pairs a run touches.
-    The attempt's result is the result of its last statement (by time, then
-    statement id): correct / incorrect answers, scaled score and success.
-    Per statement:
-      correct   = score.raw - score.min (min 0 when absent), incorrect = score.max - score.raw
-                  when raw and max are present; else success true -> 1 / 0, false -> 0 / 1;
+    An attempt may be reported in parts (several statements with a result under
+    one registration), so answers and durations add up:
+      correct / incorrect = sum over its statements of, per statement:
+                  score.raw - score.min (min 0 when absent) / score.max - score.raw when raw
+                  and max are present; else success true -> 1 / 0, false -> 0 / 1;
                   else scaled -> scaled / 1 - scaled; else 0 / 0 (never below 0)
-      scaled    = score.scaled, else (raw - min) / (max - min) when max > min,
-                  else success true -> 1, false -> 0; clamped to 0..1
-    duration_seconds_raw = the longest result.duration of its statements, else
-    the seconds between its first and last statement. -#}
+      score_scaled = sum(raw - min) / sum(max - min) when every statement carries raw
+                  and max and that sum is positive; else the last statement's
+                  score.scaled, else its success (1 / 0); clamped to 0..1
+      is_success = the last statement's result.success
+      duration_seconds_raw = sum of result.duration of its statements when any
+                  reports one, else the seconds between its first and last statement. -#}
 {{ config(materialized='view') }}
 
 with statements as (
@@ -64,7 +66,12 @@ aggregated as (
         min(account_id) as account_id,
         min(statement_at) as started_at,
         max(statement_at) as ended_at,
-        max(duration_seconds) as reported_duration_seconds,
+        sum(duration_seconds) as reported_duration_seconds,
+        sum(correct_answers) as correct_answers,
+        sum(incorrect_answers) as incorrect_answers,
+        min(case when score_raw is not null and score_max is not null then 1 else 0 end) = 1 as has_raw_scores,
+        sum(score_raw - coalesce(score_min, 0)) as raw_span,
+        sum(score_max - coalesce(score_min, 0)) as max_span,
         max(loaded_at) as last_loaded_at,
         count(*) as statement_count,
         max(case when _first_rank = 1 then statement_id end) as first_statement_id
@@ -77,9 +84,7 @@ final_result as (
         learner_id,
         exercise_id,
         attempt_key,
-        correct_answers,
-        incorrect_answers,
-        statement_score_scaled as score_scaled,
+        statement_score_scaled,
         is_success
     from scored
     where _last_rank = 1
@@ -101,9 +106,13 @@ select
     ) as duration_seconds_raw,
     aggregated.statement_count,
     aggregated.last_loaded_at,
-    final_result.correct_answers,
-    final_result.incorrect_answers,
-    final_result.score_scaled,
+    aggregated.correct_answers,
+    aggregated.incorrect_answers,
+    case
+        when aggregated.has_raw_scores and aggregated.max_span > 0
+            then greatest(least(aggregated.raw_span / aggregated.max_span, 1.0), 0.0)
+        else final_result.statement_score_scaled
+    end as score_scaled,
     final_result.is_success
 from aggregated
 inner join final_result
