@@ -42,7 +42,7 @@ EVENT_TYPES = frozenset({"issued", "accepted", "viewed", "shared", "added_to_pro
 _SCHEMA = pa.schema([
     ("record_no", pa.int64()),
     ("event_id", pa.string()),
-    ("payload", pa.string()),
+    ("payload", pa.large_string()),  # non-null UTF-8 bytes (see BatchWriter)
     ("payload_sha256", pa.string()),
     ("event_type", pa.string()),
     ("occurred_at", pa.timestamp("us")),
@@ -89,7 +89,7 @@ def parse_event(record_no: int, raw: bytes) -> tuple:
     verifier = verifier if isinstance(verifier, dict) else {}
     consented = verifier.get("consented")
     return (
-        record_no, event_id, raw.decode("utf-8"), canonical_sha256(ev),
+        record_no, event_id, raw, canonical_sha256(ev),
         event_type, occurred_at, credential_id, _text(ev.get("channel")),
         _text(verifier.get("organization_id")), _text(verifier.get("industry")), _text(verifier.get("country")),
         consented if isinstance(consented, bool) else None,
