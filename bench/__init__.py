@@ -1,0 +1,1 @@
+"""Benchmarks (scripts, not timed tests): ``skillpath bench`` and ``bench/bench_ingest.py``."""
