@@ -109,3 +109,36 @@
     {{ return(adapter.dispatch('credential_type_double', 'skillpath')()) }}
 {%- endmacro %}
 {% macro default__credential_type_double() -%} double {%- endmacro %}
+
+{#- Awards of `awards_cte` (award_id, recipient_identity, recipient_salt, is_hashed)
+    matched to users of `users_cte` (user_id, learner_id, account_id, email,
+    loaded_at): plain emails by equality, hashed ones by hashing each user's email
+    with each distinct salt of these awards. Several rows per award when several
+    users match. -#}
+{% macro credential_recipient_matches(awards_cte, users_cte) -%}
+    select
+        {{ awards_cte }}.award_id, {{ users_cte }}.user_id, {{ users_cte }}.learner_id,
+        {{ users_cte }}.account_id, {{ users_cte }}.loaded_at as user_loaded_at
+    from {{ awards_cte }}
+    inner join {{ users_cte }}
+        on not {{ awards_cte }}.is_hashed and {{ awards_cte }}.recipient_identity = {{ users_cte }}.email
+    union all
+    select
+        {{ awards_cte }}.award_id, hashed.user_id, hashed.learner_id, hashed.account_id, hashed.user_loaded_at
+    from {{ awards_cte }}
+    inner join (
+        select
+            {{ users_cte }}.user_id,
+            {{ users_cte }}.learner_id,
+            {{ users_cte }}.account_id,
+            {{ users_cte }}.loaded_at as user_loaded_at,
+            salts.recipient_salt,
+            concat('sha256$', lower({{ sha256_hex('concat(' ~ users_cte ~ '.email, salts.recipient_salt)') }}))
+                as hashed_identity
+        from {{ users_cte }}
+        cross join (select distinct recipient_salt from {{ awards_cte }} where is_hashed) as salts
+    ) as hashed
+        on {{ awards_cte }}.is_hashed
+        and {{ awards_cte }}.recipient_salt = hashed.recipient_salt
+        and {{ awards_cte }}.recipient_identity = hashed.hashed_identity
+{%- endmacro %}

@@ -57,7 +57,7 @@ joined as (
         greatest(
             awards.loaded_at,
             coalesce(award_events.loaded_at, awards.loaded_at),
-            coalesce(recipients.user_loaded_at, awards.loaded_at)
+            recipients.changed_at
         ) as changed_at
     from awards
     inner join recipients on awards.award_id = recipients.award_id

@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='award_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 {#- Who received each award, as the same learner_id the learner-progress marts use.
 
     A recipient identity matches an LMS user (stg_lms__users) by plain email, or
@@ -5,50 +13,72 @@
     the award (empty when none). When several users match, the smallest user_id
     wins. An unmatched recipient gets pseudonymise('recipient:' || identity); an
     award without any identity gets pseudonymise('award:' || award_id), so such
-    awards never merge into one person. -#}
-with awards as (
+    awards never merge into one person. unmatched_learner_id is that fallback id
+    even for matched awards: the incremental transitions use it to find the rows
+    an award had before its recipient was matched to a (new) LMS user.
+
+    Salted hashes cannot be looked up, only recomputed: every candidate user's
+    email is hashed with every distinct salt (users x salts). Incremental runs
+    therefore match only awards loaded since the last run (against every user)
+    and the awards still unmatched (against the users loaded since). changed_at
+    is when the row's match last changed. A user whose email changes, or a second
+    user with the same email, needs a --full-refresh to re-match older awards. -#}
+with all_awards as (
     select
         award_id,
         recipient_identity,
         recipient_salt,
-        (is_recipient_hashed or recipient_identity like 'sha256$%') as is_hashed
+        (is_recipient_hashed or recipient_identity like 'sha256$%') as is_hashed,
+        loaded_at
     from {{ ref('stg_credentials__awards') }}
 ),
 
-users as (
+all_users as (
     select user_id, learner_id, account_id, email, loaded_at
     from {{ ref('stg_lms__users') }}
     where email is not null
 ),
 
-salts as (
-    select distinct recipient_salt from awards where is_hashed
+{% if is_incremental() %}
+watermark as (
+    select {{ credential_watermark(this) }} as changed_since
 ),
 
-user_hashes as (
-    select
-        users.user_id,
-        users.learner_id,
-        users.account_id,
-        users.loaded_at,
-        salts.recipient_salt,
-        concat('sha256$', lower({{ sha256_hex('concat(users.email, salts.recipient_salt)') }})) as hashed_identity
-    from users
-    cross join salts
+fresh_awards as (
+    select * from all_awards where loaded_at >= (select changed_since from watermark)
+),
+
+waiting_awards as (
+    select all_awards.*
+    from all_awards
+    inner join {{ this }} as known on all_awards.award_id = known.award_id
+    where not known.is_lms_matched and all_awards.loaded_at < (select changed_since from watermark)
+),
+
+new_users as (
+    select * from all_users where loaded_at >= (select changed_since from watermark)
 ),
 
 matches as (
-    select awards.award_id, users.user_id, users.learner_id, users.account_id, users.loaded_at
-    from awards
-    inner join users on not awards.is_hashed and awards.recipient_identity = users.email
+    {{ credential_recipient_matches('fresh_awards', 'all_users') }}
     union all
-    select awards.award_id, user_hashes.user_id, user_hashes.learner_id, user_hashes.account_id, user_hashes.loaded_at
-    from awards
-    inner join user_hashes
-        on awards.is_hashed
-        and awards.recipient_salt = user_hashes.recipient_salt
-        and awards.recipient_identity = user_hashes.hashed_identity
+    {{ credential_recipient_matches('waiting_awards', 'new_users') }}
 ),
+
+awards as (
+    select * from fresh_awards
+    union all
+    select * from waiting_awards where award_id in (select award_id from matches)
+),
+{% else %}
+awards as (
+    select * from all_awards
+),
+
+matches as (
+    {{ credential_recipient_matches('awards', 'all_users') }}
+),
+{% endif %}
 
 best_match as (
     select * from (
@@ -61,7 +91,7 @@ best_match as (
 unmatched as (
     select
         award_id,
-        recipient_identity,
+        loaded_at,
         case
             when recipient_identity is not null
                 then {{ pseudonymise("concat('recipient:', recipient_identity)") }}
@@ -77,6 +107,6 @@ select
     best_match.user_id,
     best_match.account_id,
     best_match.user_id is not null as is_lms_matched,
-    best_match.loaded_at as user_loaded_at
+    greatest(unmatched.loaded_at, coalesce(best_match.user_loaded_at, unmatched.loaded_at)) as changed_at
 from unmatched
 left join best_match on unmatched.award_id = best_match.award_id
