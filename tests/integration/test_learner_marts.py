@@ -711,3 +711,88 @@ def test_marts_match_an_independent_calculation_and_incremental_equals_full_refr
     # a full refresh on the same input gives exactly the incremental rows
     run_dbt(home, "build", "--select", "fct_attempts", "--full-refresh", vars={"as_of_date": AS_OF})
     assert fct_differences(home, "incremental") == (0, 0)
+
+
+def test_generated_demo_data_invariants_and_pandas_recomputation(home: Path):
+    """20,000 generated statements through real ingestion and dbt; a few metrics
+    recomputed in pandas from the raw layer must match the marts exactly."""
+    import pandas as pd
+
+    from orchestration.config import settings
+    from orchestration.generate import generate_landing
+    from orchestration.ingest.landing import ingest_landing
+
+    summary = generate_landing(home / "landing", statements=20_000, seed=7)
+    ingest_landing(settings(), include_lrs=False)
+    build(home)
+
+    lake = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    try:
+        st = lake.execute("select * from raw.xapi_statements").df()
+        users = lake.execute("select * from raw.lms_users").df()
+        exercises = lake.execute("select * from raw.lms_exercises").df()
+    finally:
+        lake.close()
+    verbs = pd.read_csv(ROOT / "seeds" / "xapi_verbs.csv")
+
+    users = users.sort_values(["loaded_at", "load_id", "record_no"]).drop_duplicates("user_id", keep="last")
+    users["email"] = users["email"].str.strip().str.lower()
+    exercises = exercises.sort_values(["loaded_at", "load_id", "record_no"]).drop_duplicates("exercise_id", keep="last")
+    st = st.sort_values(["loaded_at", "load_id", "record_no"]).drop_duplicates("statement_id", keep="first")
+    voiding = st[(st.verb_id == VOIDED) & st.voided_statement_id.notna()]
+    st = st[~st.statement_id.isin(voiding.statement_id) & ~st.statement_id.isin(voiding.voided_statement_id)]
+    by_mbox = dict(zip("mailto:" + users.email, users.user_id, strict=True))
+    by_sha1 = {sha1("mailto:" + e): u for e, u in zip(users.email, users.user_id, strict=True)}
+    known = set(users.user_id)
+    st = st.assign(user_id=[
+        a if a in known else by_mbox.get(m.lower() if isinstance(m, str) else None, by_sha1.get(s))
+        for a, m, s in zip(st.actor_account_name, st.actor_mbox, st.actor_mbox_sha1sum, strict=True)])
+    attempt_verbs = set(verbs.loc[verbs.is_attempt, "verb_id"])
+    att = st[st.verb_id.isin(attempt_verbs) & st.has_result & st.user_id.notna()].merge(
+        exercises[["exercise_id", "activity_id", "max_points"]], left_on="object_id", right_on="activity_id")
+    att["key"] = att.registration.fillna(att.attempt_id).fillna(att.statement_id)
+    att["span"] = att.result_score_raw - att.result_score_min.fillna(0)
+    att["range"] = att.result_score_max - att.result_score_min.fillna(0)
+    per_attempt = att.groupby(["user_id", "exercise_id", "key"]).agg(
+        span=("span", "sum"), range=("range", "sum"), seconds=("result_duration_seconds", "sum"))
+    # every generated answer carries raw and max, and a duration
+    assert att.result_score_raw.notna().all() and att.result_duration_seconds.notna().all()
+    per_attempt["score"] = per_attempt.span / per_attempt.range
+    per_attempt["capped"] = per_attempt.seconds > CAP
+    per_attempt["seconds"] = per_attempt.seconds.clip(upper=CAP)
+    per_pair = per_attempt.groupby(["user_id", "exercise_id"]).agg(
+        attempts=("score", "size"), mastery=("score", "max"), seconds=("seconds", "sum"), capped=("capped", "sum"))
+    per_pair.index = pd.MultiIndex.from_tuples([(learner_id(u), e) for u, e in per_pair.index])
+
+    con = duckdb.connect(str(home / "build.duckdb"), read_only=True)
+    try:
+        fct = con.execute("select learner_id, exercise_id, attempt_number, score_scaled, duration_seconds "
+                          "from marts.fct_attempts").df()
+        mart = con.execute("select learner_id, exercise_id, attempts, mastery_pct, time_spent_seconds, "
+                           "capped_attempts from marts.mart_exercise_summary where attempts > 0").df()
+        progress = con.execute("select * from marts.mart_learner_course_progress").df()
+        chapters = con.execute("select * from marts.mart_chapter_mastery").df()
+    finally:
+        con.close()
+
+    # the generator's own counts: every attempt is there, minus those voided whole (at most one per voiding)
+    gen = summary["xapi"]
+    assert gen["attempts"] - gen["voiding_statements"] <= len(fct) <= gen["attempts"]
+    assert len(fct) == len(per_attempt)
+    assert int(per_attempt.capped.sum()) == int(mart.capped_attempts.sum()) > 0
+    # attempt numbers run 1..n per learner and exercise
+    numbers = fct.groupby(["learner_id", "exercise_id"]).attempt_number.agg(["min", "max", "size"])
+    assert (numbers["min"] == 1).all() and (numbers["max"] == numbers["size"]).all()
+    assert fct.duration_seconds.between(0, CAP).all() and fct.score_scaled.between(0, 1).all()
+
+    got = mart.set_index(["learner_id", "exercise_id"]).sort_index()
+    want = per_pair.sort_index()
+    assert list(got.index) == list(want.index)
+    assert (got.attempts.to_numpy() == want.attempts.to_numpy()).all()
+    assert abs(got.mastery_pct.to_numpy() - 100 * want.mastery.to_numpy()).max() < 1e-9
+    assert abs(got.time_spent_seconds.to_numpy() - want.seconds.to_numpy()).max() < 1e-6
+
+    assert progress.mastery_pct.between(0, 100).all() and progress.progress_pct.between(0, 100).all()
+    assert not progress.duplicated(["learner_id", "course_id"]).any()
+    assert set(chapters.scope_type) == {"learner", "group", "account"}
+    assert progress.is_certified.any() and progress.is_completed.any()
