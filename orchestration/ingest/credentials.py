@@ -356,7 +356,8 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
         earlier = already_loaded(con, SOURCE, sha)
         if earlier:
             load_id = record_duplicate_content(con, SOURCE, ref, sha, earlier)
-            results.append({"source_ref": ref, "load_id": load_id, "status": "duplicate_content",
+            status = "seen_before" if load_id == earlier else "duplicate_content"
+            results.append({"source_ref": ref, "load_id": load_id, "status": status,
                             "records_read": 0, "records_loaded": 0, "records_quarantined": 0,
                             "records_duplicate": 0, "quarantine_reasons": {}})
         else:

@@ -47,10 +47,14 @@ create table if not exists raw.quarantine (
     reason varchar not null,            -- malformed_json | invalid_utf8 | missing_actor | missing_verb |
                                         -- missing_object | missing_id | bad_timestamp | duplicate_id_conflict |
                                         -- not_a_statement | bad_csv_row | missing_key | unknown_event_type |
-                                        -- unsupported_document | invalid_credential | ...
+                                        -- unsupported_document | invalid_credential | no_recipient |
+                                        -- malformed_jwt | unsupported_file | bad_csv_header | bad_header |
+                                        -- unknown_actor | unknown_file | unreadable_file | ... (docs/raw_layer.md)
     detail varchar,                     -- human readable explanation
-    raw_record blob                     -- the record's bytes exactly as read
+    raw_record blob,                    -- the record's bytes exactly as read
+    raw_sha256 varchar                  -- sha256 of raw_record: the same bad record read again is a duplicate
 );
+alter table raw.quarantine add column if not exists raw_sha256 varchar;
 
 create table if not exists raw.xapi_statements (
     {LOAD_META},

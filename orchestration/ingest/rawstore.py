@@ -27,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 
 class ReconciliationError(RuntimeError):
@@ -55,28 +56,35 @@ def new_load_id() -> str:
 
 def already_loaded(con: duckdb.DuckDBPyConnection, source: str, content_sha256: str) -> str | None:
     """The load_id of an earlier successful load of the same content for this source."""
-    row = con.execute(
+    rows = con.execute(
         "select load_id from raw.load_manifest where source = ? and content_sha256 = ? "
         "and status = 'loaded' order by started_at limit 1",
         [source, content_sha256],
-    ).fetchone()
-    return row[0] if row else None
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 def record_duplicate_content(
     con: duckdb.DuckDBPyConnection, source: str, source_ref: str, content_sha256: str, duplicate_of: str
 ) -> str:
-    """Note a file whose exact content was loaded before (same or other name); loads nothing.
+    """Note a file whose exact content was loaded before under another name; loads nothing.
 
-    Only one note per (source, source_ref, content) so re-runs do not grow the manifest.
+    Returns the load id of the note (or of the earlier load when the name is the same:
+    a file seen again under its own name is not noted, so re-runs leave the manifest as
+    it was). One note per (source, source_ref, content).
     """
+    same_name = con.execute(
+        "select load_id from raw.load_manifest where load_id = ? and source_ref = ?", [duplicate_of, source_ref]
+    ).fetchall()
+    if same_name:
+        return duplicate_of
     exists = con.execute(
         "select load_id from raw.load_manifest where source = ? and source_ref = ? and content_sha256 = ? "
         "and status = 'duplicate_content'",
         [source, source_ref, content_sha256],
-    ).fetchone()
+    ).fetchall()
     if exists:
-        return exists[0]
+        return exists[0][0]
     load_id = new_load_id()
     now = utcnow()
     con.execute(
@@ -115,21 +123,61 @@ class RawLoad:
         return (self.load_id, self.source, self.source_ref, record_no, self.loaded_at)
 
     def quarantine(self, record_no: int, reason: str, detail: str, raw: bytes | str | None) -> None:
+        """Quarantine one record with its reason; the raw bytes are kept.
+
+        A record whose exact bytes this source already quarantined (an earlier load, or
+        earlier in this one) is counted as a duplicate instead: re-reading a grown file or
+        an LRS overlap window must not quarantine the same bad record twice.
+        """
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         self.reasons[reason] += 1
-        self._quarantine_rows.append((*self.meta(record_no), reason, detail[:2000], raw))
+        self._quarantine_rows.append(
+            (*self.meta(record_no), reason, detail[:2000], raw, sha256_bytes(raw or b""))
+        )
         if len(self._quarantine_rows) >= 10_000:
             self._flush_quarantine()
 
     def _flush_quarantine(self) -> None:
-        if self._quarantine_rows:
-            self.con.executemany(
-                "insert into raw.quarantine (load_id, source, source_ref, record_no, loaded_at, reason, "
-                "detail, raw_record) values (?, ?, ?, ?, ?, ?, ?, ?)",
-                self._quarantine_rows,
+        if not self._quarantine_rows:
+            return
+        rows, self._quarantine_rows = self._quarantine_rows, []
+        cols = ["load_id", "source", "source_ref", "record_no", "loaded_at", "reason", "detail",
+                "raw_record", "raw_sha256"]
+        table = pa.table(
+            [pa.array([r[i] for r in rows]) for i in range(len(cols))], names=cols
+        ).cast(pa.schema([("load_id", pa.string()), ("source", pa.string()), ("source_ref", pa.string()),
+                          ("record_no", pa.int64()), ("loaded_at", pa.timestamp("us")),
+                          ("reason", pa.string()), ("detail", pa.string()), ("raw_record", pa.binary()),
+                          ("raw_sha256", pa.string())]))
+        self.con.register("_quarantine_batch", table)
+        try:
+            # first occurrence of each byte string that this source has not quarantined before
+            groups = self.con.execute(
+                """
+                select any_value(b.reason), count(*), bool_or(q.raw_sha256 is not null)
+                from _quarantine_batch b
+                left join (select distinct raw_sha256 from raw.quarantine where source = ?) q using (raw_sha256)
+                group by b.raw_sha256
+                """,
+                [self.source],
+            ).fetchall()
+            for reason, n, known in groups:
+                dup = n if known else n - 1
+                self.reasons[reason] -= dup
+                self.duplicate += dup
+            self.reasons = +self.reasons  # drop zero counts
+            self.con.execute(
+                f"""
+                insert into raw.quarantine ({", ".join(cols)})
+                select {", ".join(cols)} from _quarantine_batch b
+                where not exists (select 1 from raw.quarantine q where q.source = ? and q.raw_sha256 = b.raw_sha256)
+                qualify row_number() over (partition by raw_sha256 order by record_no) = 1
+                """,
+                [self.source],
             )
-            self._quarantine_rows = []
+        finally:
+            self.con.unregister("_quarantine_batch")
 
     def __enter__(self) -> RawLoad:
         self.con.begin()

@@ -356,9 +356,6 @@ def test_an_empty_lrs_loads_nothing(ralph_lrs, lake, monkeypatch):
     assert lake.execute("select count(*) from raw.load_manifest").fetchone() == (0,)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "load_xapi_records quarantines a record (e.g. unknown_actor) before looking for duplicates, "
-    "so a quarantined statement read again in the overlap window is quarantined again"))
 def test_a_quarantined_statement_read_again_in_the_overlap_is_a_duplicate(ralph_lrs, lake, monkeypatch):
     posted = batch(10, utcnow(), unknown=frozenset({3}))
     post_statements(ralph_lrs, posted)

@@ -418,10 +418,10 @@ def test_files_are_loaded_exactly_once(home, lake):
     assert before == (3, 1, 1, 2)
 
     rerun = ingest_credentials(lake, landing)
-    assert [r["status"] for r in rerun] == ["duplicate_content", "duplicate_content"]
-    assert counts() == (3, 1, 1, 4)          # two manifest notes, nothing else
+    assert [r["status"] for r in rerun] == ["seen_before", "seen_before"]
+    assert counts() == (3, 1, 1, 2)          # a re-run leaves the manifest as it was
     ingest_credentials(lake, landing)
-    assert counts() == (3, 1, 1, 4)          # notes are not repeated
+    assert counts() == (3, 1, 1, 2)          # nor does a third
 
     shutil.copy(landing / "credentials/ob2/all.json", landing / "credentials/ob2/all-resent.json")
     (resent,) = [r for r in ingest_credentials(lake, landing) if r["source_ref"].endswith("all-resent.json")]

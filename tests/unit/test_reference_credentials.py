@@ -231,9 +231,11 @@ def test_reference_revocation_list_marks_the_revoked_assertion(reference_lake):
 def test_reference_rerun_loads_nothing(reference_lake):
     con, _ = reference_lake
     before = con.execute("select count(*) from raw.credential_documents").fetchone()
+    manifest = con.execute("select count(*) from raw.load_manifest").fetchone()
     again = ingest_credentials(con, REFERENCE_DATA)
-    assert {r["status"] for r in again} == {"duplicate_content"}
+    assert {r["status"] for r in again} == {"seen_before"}
     assert con.execute("select count(*) from raw.credential_documents").fetchone() == before
+    assert con.execute("select count(*) from raw.load_manifest").fetchone() == manifest
 
 
 @pytest.fixture(scope="module")
