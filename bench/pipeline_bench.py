@@ -45,6 +45,9 @@ BENCH_KEY = "skillpath-bench-pseudonym-key"
 AS_OF = "2026-01-06"
 #: marts the floor recomputes (published name in schema marts = floor table name)
 FLOOR_TABLES = ("fct_attempts", "mart_group_league", "fct_credential_transitions")
+#: the result entries each step writes (kept from the previous results when the step is skipped)
+RESULT_KEYS = {"empty": ("empty",), "full": ("full",), "floor": ("floor", "compare"),
+               "incremental": ("increment", "incremental")}
 
 
 def _say(msg: str) -> None:
@@ -213,11 +216,13 @@ def dbt_summary(timings: dict) -> dict:
 
 # ----------------------------------------------------------------------------- comparison
 def compare_tables(left_db: Path, right_db: Path, table: str, right_schema: str = "marts",
-                   left_schema: str = "main") -> dict:
+                   left_schema: str = "main", digits: int | None = 6) -> dict:
     """Rows of ``left.<left_schema>.<table>`` vs ``right.<right_schema>.<table>`` on the left's columns.
 
     EXCEPT ALL both ways (duplicates count); returns row counts and the two differences.
     Every left column must exist on the right (the floor reproduces a subset of a mart's columns).
+    Floating-point columns are compared rounded to ``digits`` decimals (None: exactly): a
+    parallel ``avg``/``sum`` adds in an order that differs between runs in the last bits.
     """
     import duckdb
 
@@ -225,9 +230,10 @@ def compare_tables(left_db: Path, right_db: Path, table: str, right_schema: str 
     try:
         con.execute(f"attach '{left_db}' as l (read_only)")
         con.execute(f"attach '{right_db}' as r (read_only)")
-        cols = [c for (c,) in con.execute(
-            "select column_name from duckdb_columns() where database_name = 'l' and schema_name = ? "
-            "and table_name = ? order by column_index", [left_schema, table]).fetchall()]
+        typed = con.execute(
+            "select column_name, data_type from duckdb_columns() where database_name = 'l' and schema_name = ? "
+            "and table_name = ? order by column_index", [left_schema, table]).fetchall()
+        cols = [c for c, _ in typed]
         right_cols = {c for (c,) in con.execute(
             "select column_name from duckdb_columns() where database_name = 'r' and schema_name = ? "
             "and table_name = ?", [right_schema, table]).fetchall()}
@@ -236,7 +242,8 @@ def compare_tables(left_db: Path, right_db: Path, table: str, right_schema: str 
         missing = [c for c in cols if c not in right_cols]
         if missing:
             raise ValueError(f"{table}: columns {missing} are not in {right_schema}.{table}")
-        sel = ", ".join(f'"{c}"' for c in cols)
+        sel = ", ".join(f'round("{c}", {digits}) as "{c}"' if digits is not None and t in ("DOUBLE", "FLOAT")
+                        else f'"{c}"' for c, t in typed)
         lt, rt = f"l.{left_schema}.{table}", f"r.{right_schema}.{table}"
         count = lambda sql: con.execute(f"select count(*) from ({sql})").fetchone()[0]  # noqa: E731
         return {
@@ -318,10 +325,15 @@ def pipeline_run(label: str, home: Path, landing: Path, threads: int, memory_lim
             s["seconds"] = round(s["end"] - s["start"], 2)
             s["peak_rss"] = m.peak_between(s["start"], s["end"])
     timings = summary.get("timings", {})
+    entered = timings.get("entered_at")
     out["startup"] = {
         "until_run_start": round(run["start"] - m.started_at, 2),  # process, imports, dbt parse, definitions
+        "interpreter": round(entered - m.started_at, 2) if entered else None,  # python, the CLI module, settings
+        "imports": timings.get("imports_seconds"),  # dagster
         "dbt_parse": timings.get("dbt_parse_seconds"),
-        "definitions": timings.get("definitions_seconds"),
+        "definitions": timings.get("definitions_seconds"),  # dagster-dbt, the code location
+        "run_launch": round(run["start"] - entered - sum(timings.get(k) or 0 for k in (
+            "imports_seconds", "dbt_parse_seconds", "definitions_seconds")), 2) if entered else None,
         "after_run_end": round(m.ended_at - run["end"], 2),  # reports printed, process exit
     }
     out["run_span"] = round(run["end"] - run["start"], 2)
@@ -413,8 +425,11 @@ def _stage_rows(full: dict, incr: dict | None) -> list[str]:
     su, isu = full.get("startup", {}), (incr or {}).get("startup", {})
     row("process start-up until the run starts (imports, dbt parse, definitions)",
         su.get("until_run_start"), isu.get("until_run_start"))
-    row("&nbsp;&nbsp;of which dbt parse (manifest)", su.get("dbt_parse"), isu.get("dbt_parse"))
-    row("&nbsp;&nbsp;of which loading the Dagster definitions", su.get("definitions"), isu.get("definitions"))
+    for key, what in (("interpreter", "Python start-up and the CLI module"), ("imports", "importing dagster"),
+                      ("dbt_parse", "dbt parse (manifest, forced on every run)"),
+                      ("definitions", "loading the Dagster definitions"),
+                      ("run_launch", "Dagster run launch (instance, run storage) until RUN_START")):
+        row(f"&nbsp;&nbsp;of which {what}", su.get(key), isu.get(key))
     for s in full.get("steps", []):
         other = inc_steps.get(s["step"], {})
         row(f"step `{s['step']}`", s.get("seconds"), other.get("seconds"), s.get("peak_rss"))
@@ -558,8 +573,12 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     if not (workdir / ".gitignore").exists():
         (workdir / ".gitignore").write_text("*\n")  # nothing generated here goes to git
-    res: dict = {"statements": statements, "seed": seed, "threads": threads, "memory_limit": memory_limit,
-                 "date": dt.date.today().isoformat(), "machine": machine()}
+    results_file = workdir / f"results-{statements}.json"
+    # a skipped step keeps its figures from the previous benchmark of this N
+    previous = json.loads(results_file.read_text()) if skip and results_file.exists() else {}
+    res: dict = {k: previous[k] for step in skip for k in RESULT_KEYS[step] if k in previous}
+    res.update({"statements": statements, "seed": seed, "threads": threads, "memory_limit": memory_limit,
+                "date": dt.date.today().isoformat(), "machine": machine()})
     landing, gen_summary, gen_seconds = landing_for(workdir, statements, seed)
     res["generated_seconds"] = gen_seconds
     ok = True
@@ -578,7 +597,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         ok &= res["full"]["returncode"] == 0
 
     if "floor" not in skip:
-        res["floor"] = floor_run(workdir, landing, threads, memory_limit)
+        # the floor reads the home's landing zone: the same input as the published warehouse
+        res["floor"] = floor_run(workdir, home / "landing", threads, memory_limit)
         ok &= res["floor"]["returncode"] == 0
         warehouse = home / "warehouse.duckdb"
         if res["floor"]["returncode"] == 0 and warehouse.exists():
@@ -605,7 +625,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
 
     res["targets"] = targets(res)
     res["generate_summary"] = {k: gen_summary.get(k) for k in ("statements", "users", "learners") if k in gen_summary}
-    (workdir / f"results-{statements}.json").write_text(json.dumps(res, indent=2, default=str))
+    results_file.write_text(json.dumps(res, indent=2, default=str))
     block = render(res)
     print(block)
     if not getattr(args, "no_write", False):
