@@ -148,26 +148,41 @@ from read_json_objects(getvariable('landing') || '/xapi/*.json', format = 'auto'
                        filename = true)
 where json is not null;
 
--- the ingestion checks, then the first copy of each id (by file path)
+-- the ingestion checks, then the first copy of each id (by file path); every record is
+-- parsed once: json_extract with a list of paths returns the parts the marts need
 create temp table xapi_typed as
-with fields as (
-    select
-        filename,
-        j,
-        str(j -> '$.id') as raw_id,
-        j -> '$.actor' as actor,
-        str(j -> '$.actor.account.name') as account_name,
-        str(j -> '$.actor.mbox') as mbox,
-        str(j -> '$.actor.mbox_sha1sum') as mbox_sha1sum,
-        str(j -> '$.actor.openid') as openid,
-        str(j -> '$.verb.id') as verb_id,
-        j -> '$.object' as object,
-        coalesce(str(j -> '$.object.objectType'), 'Activity') as object_type,
-        str(j -> '$.object.id') as object_id,
-        case when json_type(j, '$.timestamp') is not null and json_type(j, '$.timestamp') <> 'NULL'
-            then j -> '$.timestamp' else j -> '$.stored' end as ts_json
+with parts as (
+    select filename, json_extract(j, [
+        '$.id', '$.actor', '$.actor.account.name', '$.actor.mbox', '$.actor.mbox_sha1sum', '$.actor.openid',
+        '$.verb.id', '$.object', '$.object.objectType', '$.object.id', '$.timestamp', '$.stored', '$.result',
+        '$.context.registration', '$.context.contextActivities.parent',
+        '$.object.definition.extensions."http://id.tincanapi.com/extension/attempt-id"',
+        '$.context.extensions."http://id.tincanapi.com/extension/attempt-id"',
+        '$.result.extensions."http://id.tincanapi.com/extension/attempt-id"'
+    ]) as p
     from xapi_records
     where json_type(j) = 'OBJECT'
+),
+
+fields as (
+    select
+        filename,
+        str(p[1]) as raw_id,
+        p[2] as actor,
+        str(p[3]) as account_name,
+        str(p[4]) as mbox,
+        str(p[5]) as mbox_sha1sum,
+        str(p[6]) as openid,
+        str(p[7]) as verb_id,
+        p[8] as object,
+        coalesce(str(p[9]), 'Activity') as object_type,
+        str(p[10]) as object_id,
+        coalesce(jv(p[11]), p[12]) as ts_json,
+        case when json_type(p[13]) = 'OBJECT' then p[13] end as result,
+        str(p[14]) as registration,
+        p[15] as parent,
+        coalesce(p[16], p[17], p[18]) ->> '$' as attempt_ext
+    from parts
 ),
 
 valid as (
@@ -186,14 +201,22 @@ valid as (
 
 select
     lower(raw_id) as statement_id,
-    arg_min(j, filename) as j,
-    arg_min(statement_at, filename) as statement_at,
-    arg_min(clean(account_name), filename) as actor_account_name,
-    arg_min(lower(clean(mbox)), filename) as actor_mbox,
-    arg_min(lower(clean(mbox_sha1sum)), filename) as actor_mbox_sha1sum,
-    arg_min(verb_id, filename) as verb_id,
-    arg_min(object_type, filename) as object_type,
-    arg_min(object_id, filename) as object_id
+    unnest(arg_min(struct_pack(
+        statement_at,
+        actor_account_name := clean(account_name),
+        actor_mbox := lower(clean(mbox)),
+        actor_mbox_sha1sum := lower(clean(mbox_sha1sum)),
+        verb_id,
+        object_type,
+        object_id,
+        result,
+        registration,
+        parent_activity_id := case json_type(parent)
+            when 'ARRAY' then str(parent -> '$[0].id')
+            when 'OBJECT' then str(parent -> '$.id')
+        end,
+        attempt_ext
+    ), filename))
 from valid
 where statement_at is not null
 group by lower(raw_id);
@@ -237,25 +260,19 @@ select
     verbs.is_attempt,
     verbs.is_completion,
     verbs.is_hint,
-    json_type(s.j, '$.result') = 'OBJECT' as has_result,
+    s.result is not null as has_result,
     coalesce(
-        'registration:' || str(s.j -> '$.context.registration'),
-        'attempt-id:' || coalesce(
-            s.j ->> '$.object.definition.extensions."http://id.tincanapi.com/extension/attempt-id"',
-            s.j ->> '$.context.extensions."http://id.tincanapi.com/extension/attempt-id"',
-            s.j ->> '$.result.extensions."http://id.tincanapi.com/extension/attempt-id"'),
+        'registration:' || s.registration,
+        'attempt-id:' || s.attempt_ext,
         'statement:' || s.statement_id
     ) as attempt_key,
-    case json_type(s.j, '$.context.contextActivities.parent')
-        when 'ARRAY' then str(s.j -> '$.context.contextActivities.parent[0].id')
-        when 'OBJECT' then str(s.j -> '$.context.contextActivities.parent.id')
-    end as parent_activity_id,
-    num(s.j -> '$.result.score.scaled') as score_scaled,
-    num(s.j -> '$.result.score.raw') as score_raw,
-    num(s.j -> '$.result.score.min') as score_min,
-    num(s.j -> '$.result.score.max') as score_max,
-    bool(s.j -> '$.result.success') as is_success,
-    duration_seconds(str(s.j -> '$.result.duration')) as duration_seconds
+    s.parent_activity_id,
+    num(s.result -> '$.score.scaled') as score_scaled,
+    num(s.result -> '$.score.raw') as score_raw,
+    num(s.result -> '$.score.min') as score_min,
+    num(s.result -> '$.score.max') as score_max,
+    bool(s.result -> '$.success') as is_success,
+    duration_seconds(str(s.result -> '$.duration')) as duration_seconds
 from xapi_known as s
 inner join users on s.user_id = users.user_id
 inner join verbs on s.verb_id = verbs.verb_id
