@@ -1,0 +1,111 @@
+"""Incremental nightly runs (issue 6) with the real ``skillpath run`` on a generated landing zone.
+
+One home runs the pipeline, gets an increment with late and duplicate arrivals
+(``generate_increment``) and runs again (incremental). A copy of that home is then
+rebuilt with ``--full-refresh``: the four incremental facts must hold exactly the same
+rows (EXCEPT ALL both ways). The second run must have read only the two new files,
+and a third run with nothing new must change no mart. Four pipeline runs in all,
+shared by the tests through one module fixture.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from bench.pipeline_bench import compare_tables
+from orchestration.generate import generate_increment
+from tests.integration.pipeline_support import generate, run, same_marts
+
+FACTS = ("fct_attempts", "fct_credential_awards", "fct_credential_events", "fct_credential_transitions")
+NEW_STATEMENTS, DUPLICATES, LATE_SHARE = 300, 25, 0.3
+
+
+def _ok(proc, what: str) -> None:
+    assert proc.returncode == 0, f"{what} failed:\n{proc.stdout[-5000:]}\n{proc.stderr[-3000:]}"
+
+
+def _manifest(home: Path) -> list[tuple]:
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    try:
+        return con.execute(
+            "select load_id, source, source_ref, status, records_read, records_loaded, records_quarantined, "
+            "records_duplicate from raw.load_manifest order by load_id").fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    """The homes and manifests of: first run, incremental run, full refresh of a copy, run with nothing new."""
+    root = tmp_path_factory.mktemp("incremental")
+    home = root / "home"
+    generate(home, statements=3000, seed=23)
+    _ok(run(home), "first run")
+    manifest_first = _manifest(home)
+
+    increment = generate_increment(home / "landing", statements=NEW_STATEMENTS, seed=5, batch="day1",
+                                   late_share=LATE_SHARE, duplicates=DUPLICATES)
+    _ok(run(home), "incremental run")
+    manifest_second = _manifest(home)
+
+    refreshed = root / "refreshed"
+    shutil.copytree(home, refreshed)
+    _ok(run(refreshed, "--full-refresh"), "full refresh")
+
+    before_idle = root / "warehouse-before-idle-run.duckdb"
+    shutil.copyfile(home / "warehouse.duckdb", before_idle)
+    _ok(run(home), "run with nothing new")
+    return {"home": home, "refreshed": refreshed, "increment": increment, "before_idle": before_idle,
+            "manifest_first": manifest_first, "manifest_second": manifest_second,
+            "manifest_third": _manifest(home)}
+
+
+def test_second_run_reads_only_the_new_files(runs):
+    first, second = runs["manifest_first"], runs["manifest_second"]
+    assert set(first) <= set(second)  # earlier manifest rows untouched
+    new = {r[2]: r for r in second if r not in first}
+    assert set(new) == {"xapi/increment-day1.ndjson.gz", "credential_events/increment-day1.ndjson"}
+    xapi = new["xapi/increment-day1.ndjson.gz"]
+    # every new statement loaded (late ones too), the repeated base lines counted as duplicates
+    assert xapi[3] == "loaded"
+    assert (xapi[4], xapi[5], xapi[6], xapi[7]) == (NEW_STATEMENTS + DUPLICATES, NEW_STATEMENTS, 0, DUPLICATES)
+    events = new["credential_events/increment-day1.ndjson"]
+    assert events[3] == "loaded" and events[5] == runs["increment"]["events"]
+    assert runs["increment"]["late"] == round(NEW_STATEMENTS * LATE_SHARE) > 0
+
+
+@pytest.mark.parametrize("fact", FACTS)
+def test_incremental_facts_equal_a_full_refresh(runs, fact):
+    c = compare_tables(runs["home"] / "warehouse.duckdb", runs["refreshed"] / "warehouse.duckdb", fact,
+                       left_schema="marts", digits=9)
+    assert c["left_rows"] > 0
+    assert (c["left_only"], c["right_only"]) == (0, 0), c
+
+
+def test_increment_reached_the_facts(runs):
+    """Every answered statement of the increment (late ones too) is one attempt in fct_attempts."""
+    lines = gzip.decompress((runs["home"] / "landing" / runs["increment"]["xapi_file"]).read_bytes()).splitlines()
+    new = [json.loads(x) for x in lines[:NEW_STATEMENTS]]
+    keys = {"registration:" + s["context"]["registration"] for s in new if s["verb"]["id"].endswith("/answered")}
+    assert len(keys) == runs["increment"]["by_verb"]["answered"]
+    con = duckdb.connect(str(runs["home"] / "warehouse.duckdb"), read_only=True)
+    try:
+        con.execute("create temp table k (attempt_key varchar)")
+        con.executemany("insert into k values (?)", [[k] for k in keys])
+        found = con.execute("select count(*), count(distinct attempt_key), min(started_at) from marts.fct_attempts "
+                            "where attempt_key in (select attempt_key from k)").fetchone()
+    finally:
+        con.close()
+    assert found[:2] == (len(keys), len(keys))
+    assert found[2].isoformat() < runs["increment"]["window_start"]  # late attempts are among them
+
+
+def test_run_with_nothing_new_changes_nothing(runs):
+    assert runs["manifest_third"] == runs["manifest_second"]
+    assert same_marts(runs["before_idle"], runs["home"] / "warehouse.duckdb") == []
