@@ -127,7 +127,7 @@ class Measured:
     cpu_user: float
     cpu_sys: float
     peak_tree_rss: int
-    maxrss_children: int  # RUSAGE_CHILDREN ru_maxrss (largest single process so far), bytes
+    maxrss_children: int  # ru_maxrss of the largest process of this run's tree, bytes
     samples: list = field(default_factory=list, repr=False)
 
     @property
@@ -142,21 +142,35 @@ class Measured:
         return max((b for t, b in self.samples if start <= t <= end), default=0)
 
 
+#: runs the command and writes its own RUSAGE_CHILDREN ru_maxrss (KiB) to argv[1]: a fresh
+#: process per run, since that high-water mark never goes down within one parent
+MAXRSS_WRAPPER = """
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(rc)
+"""
+
+
 def run_measured(label: str, cmd: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> Measured:
     """Run ``cmd`` with output to ``log``; CPU from RUSAGE_CHILDREN deltas, RSS sampled from /proc."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     log.parent.mkdir(parents=True, exist_ok=True)
+    maxrss_file = log.with_suffix(".maxrss")
+    maxrss_file.unlink(missing_ok=True)
     with open(log, "wb") as out:
         t0 = time.time()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-c", MAXRSS_WRAPPER, str(maxrss_file), *cmd],
+                                env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         sampler = TreeRssSampler(proc.pid)
         sampler.start()
         rc = proc.wait()
         t1 = time.time()
         sampler.stop()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    maxrss = int(maxrss_file.read_text()) * 1024 if maxrss_file.exists() else 0
     return Measured(label, rc, t0, t1, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime,
-                    sampler.peak, after.ru_maxrss * 1024, sampler.samples)
+                    sampler.peak, maxrss, sampler.samples)
 
 
 # ----------------------------------------------------------------------------- run metadata
@@ -382,7 +396,7 @@ def floor_run(workdir: Path, landing: Path, threads: int, memory_limit: str, lab
     _say(f"[{label}] rc {m.returncode}, {m.wall:.1f} s wall, {m.cpu:.1f} s cpu, "
          f"peak RSS {m.peak_tree_rss / 2**20:,.0f} MiB")
     return {"label": label, "db": str(db), "returncode": m.returncode, "wall": round(m.wall, 2),
-            "cpu": round(m.cpu, 2), "peak_tree_rss": m.peak_tree_rss}
+            "cpu": round(m.cpu, 2), "peak_tree_rss": m.peak_tree_rss, "maxrss_children": m.maxrss_children}
 
 
 # ----------------------------------------------------------------------------- machine
@@ -476,7 +490,8 @@ def render(res: dict) -> str:
     for name, r in (("empty landing zone (fixed overhead)", empty), ("full, from an empty home", full),
                     ("incremental, +1 % statements", incr), ("floor (bench/floor.sql)", floor)):
         if r:
-            pub = "-" if name.startswith("floor") else ("yes" if r.get("published") else f"no: {r.get('reason')}")
+            reason = str(r.get("reason"))[:60]
+            pub = "-" if name.startswith("floor") else ("yes" if r.get("published") else f"no: {reason}")
             lines.append(f"| {name} | {r['wall']:.1f} | {r['cpu']:.1f} | {_mib(r['peak_tree_rss'])} | "
                          f"{_mib(r.get('maxrss_children')) if r.get('maxrss_children') else '-'} | {pub} |")
     lines.append("")
