@@ -137,11 +137,11 @@ def summarise_run(result, instance) -> dict:
     )
     failed_checks = [c for c in checks if not c["passed"]]
     reason = None
-    if failed_steps:
+    if failed_checks:  # a failed blocking check also fails its step: the checks are the reason
+        reason = "blocked by checks: " + ", ".join(f"{c['asset']}:{c['check']}" for c in failed_checks)
+    elif failed_steps:
         reason = "; ".join(f"{f['step']}: {f['error'].splitlines()[0] if f['error'] else 'failed'}"
                            for f in failed_steps)
-    elif failed_checks:
-        reason = "blocked by checks: " + ", ".join(f"{c['asset']}:{c['check']}" for c in failed_checks)
     elif not published:
         reason = "nothing was published"
     return {
@@ -250,7 +250,7 @@ def _notify_failure(summary: dict) -> None:
     from orchestration.alerts import send_alert
 
     send_alert({
-        "status": "blocked" if summary["checks_failed"] and not summary["failed_steps"] else "failed",
+        "status": "blocked" if summary["checks_failed"] else "failed",
         "job": "nightly",
         "run_id": summary["run_id"],
         "reason": summary["reason"],

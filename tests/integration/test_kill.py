@@ -30,8 +30,13 @@ def baseline(published_home, tmp_path_factory) -> dict:
 
     root = tmp_path_factory.mktemp("kill")
     base = published_home
-    increment = root / "increment"
-    generate_increment(increment, statements=300, seed=99, batch="late")
+    # the increment is generated against the published landing zone; only its new files are added
+    scratch = root / "scratch"
+    shutil.copytree(base / "landing", scratch)
+    existing = {p for p in scratch.rglob("*") if p.is_file()}
+    generate_increment(scratch, statements=300, seed=99, batch="late")
+    increment = {p.relative_to(scratch): p for p in scratch.rglob("*") if p.is_file() and p not in existing}
+    assert increment
     clean = root / "clean"
     shutil.copytree(base, clean)
     _add_increment(increment, clean)
@@ -40,8 +45,10 @@ def baseline(published_home, tmp_path_factory) -> dict:
     return {"base": base, "increment": increment, "clean": clean}
 
 
-def _add_increment(increment: Path, home: Path) -> None:
-    shutil.copytree(increment, home / "landing", dirs_exist_ok=True)
+def _add_increment(increment: dict[Path, Path], home: Path) -> None:
+    for rel, src in increment.items():
+        (home / "landing" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, home / "landing" / rel)
 
 
 @pytest.mark.parametrize("stage", ["ingest", "dbt", "gate", "publish"])

@@ -39,8 +39,9 @@ def test_run_output_reconciles_ingestion_and_lists_checks(published_home):
     out = (published_home / "run_stdout.txt").read_text()
     assert "succeeded" in out and "published warehouse:" in out
     assert "quality gate:" in out and "0 failed" in out
-    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("xapi_file", "lms ",
-                                                                                  "credentials", "credential_events"))]
+    sources = ("xapi_file", "lms", "credentials", "credential_events")
+    rows = [line.split() for line in out.splitlines()
+            if line.strip().startswith(sources) and len(line.split()) == 7]
     assert {r[0] for r in rows} == {"xapi_file", "lms", "credentials", "credential_events"}
     for r in rows:
         read, loaded, quarantined, duplicates = (int(x.replace(",", "")) for x in r[2:6])

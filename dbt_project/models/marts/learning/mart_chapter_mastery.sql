@@ -98,7 +98,7 @@ select
     chapter_id,
     learner_count,
     exercise_count,
-    mastery_pct,
-    100.0 * exercises_mastered / (learner_count * exercise_count) as mastered_exercises_pct,
-    100.0 * exercises_attempted / (learner_count * exercise_count) as attempted_exercises_pct
+    {{ stable_round("mastery_pct") }} as mastery_pct,
+    {{ stable_round("100.0 * exercises_mastered / (learner_count * exercise_count)") }} as mastered_exercises_pct,
+    {{ stable_round("100.0 * exercises_attempted / (learner_count * exercise_count)") }} as attempted_exercises_pct
 from scoped

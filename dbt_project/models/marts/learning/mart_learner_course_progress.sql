@@ -49,16 +49,16 @@ joined as (
         courses.exercise_count as exercises_total,
         coalesce(exercise_stats.exercises_attempted, 0) as exercises_attempted,
         coalesce(exercise_stats.exercises_mastered, 0) as exercises_mastered,
-        case
+        {{ stable_round("case
             when courses.exercise_count > 0
                 then 100.0 * coalesce(exercise_stats.exercises_attempted, 0) / courses.exercise_count
             else 0.0
-        end as progress_pct,
-        case
+        end") }} as progress_pct,
+        {{ stable_round("case
             when courses.exercise_count > 0
                 then coalesce(exercise_stats.mastery_pct_sum, 0) / courses.exercise_count
             else 0.0
-        end as mastery_pct,
+        end") }} as mastery_pct,
         (courses.exercise_count > 0
             and coalesce(exercise_stats.exercises_attempted, 0) = courses.exercise_count)
             as has_attempted_all,
@@ -71,9 +71,9 @@ joined as (
         coalesce(exercise_stats.hints_taken, 0) as hints_taken,
         coalesce(exercise_stats.correct_answers, 0) as correct_answers,
         coalesce(exercise_stats.incorrect_answers, 0) as incorrect_answers,
-        coalesce(exercise_stats.points, 0) as points,
+        {{ stable_round("coalesce(exercise_stats.points, 0)") }} as points,
         courses.max_points_total,
-        coalesce(exercise_stats.time_spent_seconds, 0) as time_spent_seconds,
+        {{ stable_round("coalesce(exercise_stats.time_spent_seconds, 0)") }} as time_spent_seconds,
         coalesce(exercise_stats.capped_attempts, 0) as capped_attempts,
         exercise_stats.last_attempt_at
     from participants
@@ -99,10 +99,10 @@ measured as (
             when has_attempted_all then last_first_attempt_at
             else completion_statement_at
         end as completed_at,
-        case
+        {{ stable_round("case
             when correct_answers + incorrect_answers > 0
                 then 100.0 * correct_answers / (correct_answers + incorrect_answers)
-        end as score_pct
+        end") }} as score_pct
     from joined
 )
 
