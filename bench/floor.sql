@@ -702,6 +702,7 @@ select
 from ordered;
 
 -- ---------------------------------------------------------------------------- mart_group_league
+-- floating metrics rounded to 6 decimals where the marts round them (macro stable_round)
 create table mart_group_league as
 with exercise_summary as (
     select
@@ -712,7 +713,7 @@ with exercise_summary as (
         coalesce(a.correct_answers, 0) as correct_answers,
         coalesce(a.incorrect_answers, 0) as incorrect_answers,
         coalesce(h.hints_taken, 0) as hints_taken,
-        coalesce(a.time_spent_seconds, 0) as time_spent_seconds,
+        round(coalesce(a.time_spent_seconds, 0), 6) as time_spent_seconds,
         coalesce(a.points, 0) as points,
         a.first_attempt_at
     from (
@@ -784,16 +785,16 @@ progress as (
     select
         p.learner_id,
         p.course_id,
-        case when t.exercise_count > 0 then coalesce(x.mastery_pct_sum, 0) / t.exercise_count else 0.0 end
+        round(case when t.exercise_count > 0 then coalesce(x.mastery_pct_sum, 0) / t.exercise_count else 0.0 end, 6)
             as mastery_pct,
         (t.exercise_count > 0 and coalesce(x.exercises_attempted, 0) = t.exercise_count)
             or c.completed_at is not null as is_completed,
         coalesce(cr.is_certified, false) as is_certified,
         coalesce(cr.credentials_held, 0) as credentials_held,
-        case when coalesce(x.correct_answers, 0) + coalesce(x.incorrect_answers, 0) > 0
-            then 100.0 * x.correct_answers / (x.correct_answers + x.incorrect_answers) end as score_pct,
-        coalesce(x.points, 0) as points,
-        coalesce(x.time_spent_seconds, 0) as time_spent_seconds
+        round(case when coalesce(x.correct_answers, 0) + coalesce(x.incorrect_answers, 0) > 0
+            then 100.0 * x.correct_answers / (x.correct_answers + x.incorrect_answers) end, 6) as score_pct,
+        round(coalesce(x.points, 0), 6) as points,
+        round(coalesce(x.time_spent_seconds, 0), 6) as time_spent_seconds
     from participants as p
     inner join course_totals as t on p.course_id = t.course_id
     left join exercise_stats as x on p.learner_id = x.learner_id and p.course_id = x.course_id
@@ -807,15 +808,15 @@ aggregated as (
         gm.group_id,
         pr.course_id,
         count(*) as members,
-        avg(pr.mastery_pct) as avg_mastery_pct,
-        100.0 * count(*) filter (where pr.is_completed) / count(*) as completion_rate_pct,
-        100.0 * count(*) filter (where pr.is_certified) / count(*) as certification_rate_pct,
+        round(avg(pr.mastery_pct), 6) as avg_mastery_pct,
+        round(100.0 * count(*) filter (where pr.is_completed) / count(*), 6) as completion_rate_pct,
+        round(100.0 * count(*) filter (where pr.is_certified) / count(*), 6) as certification_rate_pct,
         sum(pr.credentials_held) as credentials_held,
-        avg(pr.score_pct) as avg_score_pct,
-        sum(pr.points) as total_points,
-        avg(pr.points) as avg_points,
-        sum(pr.time_spent_seconds) as total_time_spent_seconds,
-        avg(pr.time_spent_seconds) as avg_time_spent_seconds
+        round(avg(pr.score_pct), 6) as avg_score_pct,
+        round(sum(pr.points), 6) as total_points,
+        round(avg(pr.points), 6) as avg_points,
+        round(sum(pr.time_spent_seconds), 6) as total_time_spent_seconds,
+        round(avg(pr.time_spent_seconds), 6) as avg_time_spent_seconds
     from group_members as gm
     inner join progress as pr on gm.learner_id = pr.learner_id
     group by all
