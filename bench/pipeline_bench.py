@@ -495,6 +495,11 @@ def render(res: dict) -> str:
             pub = "-" if name.startswith("floor") else ("yes" if r.get("published") else f"no: {reason}")
             lines.append(f"| {name} | {r['wall']:.1f} | {r['cpu']:.1f} | {_mib(r['peak_tree_rss'])} | "
                          f"{_mib(r.get('maxrss_children')) if r.get('maxrss_children') else '-'} | {pub} |")
+    inc = res.get("increment")
+    if inc:
+        lines += ["", f"The increment: {inc['statements']:,} new statements ({inc['late']:,} of them late, "
+                      f"timestamped up to 3 days before {inc['window_start']}), {inc['duplicates']:,} repeated "
+                      f"lines of an earlier file, {inc['events']:,} credential events."]
     lines.append("")
     t = res.get("targets", {})
     if t:
@@ -503,8 +508,7 @@ def render(res: dict) -> str:
             lines.append(f"| {row['target']} | {row['measured']} | {'yes' if row['met'] else '**no**'} |")
         lines.append("")
     if full and full.get("steps"):
-        lines += ["Stages (seconds; steps overlap when Dagster runs them in parallel; peak RSS = process tree "
-                  "during the step):", "",
+        lines += ["Stages (seconds; peak RSS = process tree during the step):", "",
                   "| stage | full | incremental | peak RSS MiB (full) |", "|---|---|---|---|"]
         lines += _stage_rows(full, incr)
         lines.append("")
