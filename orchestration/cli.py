@@ -87,8 +87,8 @@ def run_pipeline(full_refresh: bool = False) -> dict:
     s.require_pseudonym_key()
     prepare_dagster_home()
     t0 = time.time()
-    _say("parsing the dbt project ...")
-    ensure_manifest(force=True)
+    _say("preparing the dbt project ...")
+    ensure_manifest()
     t_parsed = time.time()
     from orchestration.definitions import defs
 

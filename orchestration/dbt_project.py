@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from contextlib import contextmanager
@@ -43,11 +44,31 @@ def _parse_env():
         os.environ.update(saved)
 
 
+def project_fingerprint() -> str:
+    """A digest of every file dbt parses (models, macros, yml, seeds): the manifest's inputs."""
+    h = hashlib.sha256()
+    roots = [DBT_PROJECT_DIR, REPO_ROOT / "seeds"]
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(REPO_ROOT).as_posix()
+            if path.is_file() and not rel.startswith(("dbt_project/target/", "dbt_project/logs/")):
+                h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def ensure_manifest(force: bool = False) -> Path:
-    """Parse the dbt project when its manifest is missing (or always under ``dagster dev``)."""
+    """Parse the dbt project when its manifest is missing or stale (and always under ``dagster dev``).
+
+    The manifest is reused while the project's files are unchanged (fingerprint beside
+    it), so a run does not pay for a parse that would give the same manifest.
+    """
+    stamp = dbt_project.manifest_path.with_name("manifest.fingerprint")
+    fingerprint = project_fingerprint()
+    fresh = dbt_project.manifest_path.exists() and stamp.exists() and stamp.read_text() == fingerprint
     with _parse_env():
-        if force or not dbt_project.manifest_path.exists():
+        if force or not fresh:
             dbt_project.preparer.prepare(dbt_project)
+            stamp.write_text(fingerprint)
         else:
             dbt_project.prepare_if_dev()
     return dbt_project.manifest_path

@@ -51,7 +51,9 @@ class DbtBuildConfig(dg.Config):
 def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     """``dbt build``: seeds, models and their tests; a failing test fails the step (nothing downstream runs)."""
     os.environ.update(dbt_run_env())
-    args = ["build"]
+    # dbt unit tests check the models' logic on fixed rows: they run in the test suite
+    # (tests/integration), not in every production build
+    args = ["build", "--exclude-resource-type", "unit_test"]
     if config.full_refresh:
         args.append("--full-refresh")
     as_of = settings().as_of_date
