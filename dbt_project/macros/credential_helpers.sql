@@ -28,21 +28,6 @@
     {{ dbt.datediff('cast(' ~ start_ts ~ ' as date)', 'cast(' ~ end_ts ~ ' as date)', 'day') }}
 {%- endmacro %}
 
-{#- Keep one row per key: the latest row wins (raw is append-only; ingestion appends
-    a completed row when a late OB 2.0 badge class or revocation list arrives). -#}
-{% macro credential_latest_per_key(relation, key_columns) -%}
-    select * from (
-        select
-            {{ relation }}.*,
-            row_number() over (
-                partition by {{ key_columns | join(', ') }}
-                order by loaded_at desc, record_no desc, load_id desc
-            ) as _row_rank
-        from {{ relation }}
-    ) as ranked
-    where _row_rank = 1
-{%- endmacro %}
-
 {#- Continuous percentile (linear interpolation) of a numeric expression within a
     group: DuckDB quantile_cont, Spark percentile (exact). -#}
 {% macro credential_percentile(expr, fraction) -%}

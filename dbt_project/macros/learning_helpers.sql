@@ -1,22 +1,6 @@
 {#- Helpers of the learner-progress models (staging/lms, staging/xapi,
     intermediate/learning, marts/learning). -#}
 
-{#- Keep one row per key from a raw LMS export: the latest loaded row wins
-    (CSV exports are snapshots or deltas). `relation` is a CTE name carrying the
-    raw load metadata (loaded_at, load_id, record_no). -#}
-{% macro learning_latest_per_key(relation, key_columns) -%}
-    select * from (
-        select
-            {{ relation }}.*,
-            row_number() over (
-                partition by {{ key_columns | join(', ') }}
-                order by loaded_at desc, load_id desc, record_no desc
-            ) as _row_rank
-        from {{ relation }}
-    ) as ranked
-    where _row_rank = 1
-{%- endmacro %}
-
 {#- A trimmed text value, empty strings as null. -#}
 {% macro learning_clean_text(column) -%}
     nullif(trim({{ column }}), '')

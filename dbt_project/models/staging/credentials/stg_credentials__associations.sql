@@ -17,7 +17,7 @@ renamed as (
 ),
 
 latest as (
-    {{ credential_latest_per_key('renamed', ['clr_id', 'association_type', 'source_achievement_id', 'target_achievement_id']) }}
+    {{ latest_per_key('renamed', ['clr_id', 'association_type', 'source_achievement_id', 'target_achievement_id']) }}
 )
 
 select clr_id, association_type, source_achievement_id, target_achievement_id, loaded_at

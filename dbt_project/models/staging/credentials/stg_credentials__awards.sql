@@ -33,7 +33,7 @@ renamed as (
 ),
 
 latest as (
-    {{ credential_latest_per_key('renamed', ['award_id']) }}
+    {{ latest_per_key('renamed', ['award_id']) }}
 )
 
 select

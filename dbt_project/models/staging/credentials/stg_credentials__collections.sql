@@ -19,7 +19,7 @@ renamed as (
 ),
 
 latest as (
-    {{ credential_latest_per_key('renamed', ['collection_id', 'achievement_id']) }}
+    {{ latest_per_key('renamed', ['collection_id', 'achievement_id']) }}
 )
 
 select collection_id, collection_name, position, achievement_id, course_id, loaded_at

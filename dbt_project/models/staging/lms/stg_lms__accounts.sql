@@ -13,7 +13,7 @@ renamed as (
 ),
 
 latest as (
-    {{ learning_latest_per_key('renamed', ['account_id']) }}
+    {{ latest_per_key('renamed', ['account_id']) }}
 )
 
 select account_id, account_name, loaded_at

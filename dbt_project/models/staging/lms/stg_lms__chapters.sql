@@ -16,7 +16,7 @@ renamed as (
 ),
 
 latest as (
-    {{ learning_latest_per_key('renamed', ['chapter_id']) }}
+    {{ latest_per_key('renamed', ['chapter_id']) }}
 )
 
 select chapter_id, course_id, chapter_title, position, activity_id, loaded_at

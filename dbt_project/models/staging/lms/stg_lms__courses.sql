@@ -15,7 +15,7 @@ renamed as (
 ),
 
 latest as (
-    {{ learning_latest_per_key('renamed', ['course_id']) }}
+    {{ latest_per_key('renamed', ['course_id']) }}
 )
 
 select course_id, account_id, course_title, activity_id, loaded_at

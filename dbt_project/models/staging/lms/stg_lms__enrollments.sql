@@ -14,7 +14,7 @@ renamed as (
 ),
 
 latest as (
-    {{ learning_latest_per_key('renamed', ['user_id', 'course_id']) }}
+    {{ latest_per_key('renamed', ['user_id', 'course_id']) }}
 )
 
 select

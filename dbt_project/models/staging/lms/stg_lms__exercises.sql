@@ -19,7 +19,7 @@ renamed as (
 ),
 
 latest as (
-    {{ learning_latest_per_key('renamed', ['exercise_id']) }}
+    {{ latest_per_key('renamed', ['exercise_id']) }}
 )
 
 select exercise_id, chapter_id, exercise_title, position, activity_id, max_points, loaded_at

@@ -13,7 +13,7 @@ renamed as (
 ),
 
 latest as (
-    {{ learning_latest_per_key('renamed', ['group_id', 'user_id']) }}
+    {{ latest_per_key('renamed', ['group_id', 'user_id']) }}
 )
 
 select

@@ -14,7 +14,7 @@ renamed as (
 ),
 
 latest as (
-    {{ learning_latest_per_key('renamed', ['group_id']) }}
+    {{ latest_per_key('renamed', ['group_id']) }}
 )
 
 select group_id, account_id, group_name, loaded_at

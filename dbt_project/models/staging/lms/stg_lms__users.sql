@@ -16,7 +16,7 @@ renamed as (
 ),
 
 latest as (
-    {{ learning_latest_per_key('renamed', ['user_id']) }}
+    {{ latest_per_key('renamed', ['user_id']) }}
 )
 
 select
