@@ -1,11 +1,11 @@
 """Incremental nightly runs (issue 6) with the real ``skillpath run`` on a generated landing zone.
 
-One home runs the pipeline, gets an increment with late and duplicate arrivals
-(``generate_increment``) and runs again (incremental). A copy of that home is then
-rebuilt with ``--full-refresh``: the four incremental facts must hold exactly the same
-rows (EXCEPT ALL both ways). The second run must have read only the two new files,
-and a third run with nothing new must change no mart. Four pipeline runs in all,
-shared by the tests through one module fixture.
+A copy of the session's published home (conftest.py: 4000 generated statements, one
+run) gets an increment with late and duplicate arrivals (``generate_increment``) and
+runs again (incremental). A copy of that home is then rebuilt with ``--full-refresh``:
+the four incremental facts must hold exactly the same rows (EXCEPT ALL both ways). The
+second run must have read only the two new files, and a third run with nothing new
+must change no mart. Three pipeline runs of its own, shared through one module fixture.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 
 from bench.pipeline_bench import compare_tables
 from orchestration.generate import generate_increment
-from tests.integration.pipeline_support import generate, run, same_marts
+from tests.integration.pipeline_support import run, same_marts
 
 FACTS = ("fct_attempts", "fct_credential_awards", "fct_credential_events", "fct_credential_transitions")
 NEW_STATEMENTS, DUPLICATES, LATE_SHARE = 300, 25, 0.3
@@ -41,12 +41,12 @@ def _manifest(home: Path) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict:
-    """The homes and manifests of: first run, incremental run, full refresh of a copy, run with nothing new."""
+def runs(tmp_path_factory, published_home: Path) -> dict:
+    """The homes and manifests of: first run (a copy of the session's published home), incremental
+    run, full refresh of a copy, run with nothing new."""
     root = tmp_path_factory.mktemp("incremental")
     home = root / "home"
-    generate(home, statements=3000, seed=23)
-    _ok(run(home), "first run")
+    shutil.copytree(published_home, home)
     manifest_first = _manifest(home)
 
     increment = generate_increment(home / "landing", statements=NEW_STATEMENTS, seed=5, batch="day1",
