@@ -56,7 +56,7 @@
 {% macro credential_watermark(relation) -%}
     (
         select coalesce(
-            {{ dbt.dateadd('day', -1 * (var('credential_lookback_days', 3) | int), 'max(changed_at)') }},
+            {{ dbt.dateadd('second', -(var('credential_lookback_days') * 86400) | int, 'max(changed_at)') }},
             cast('1900-01-01' as {{ dbt.type_timestamp() }})
         )
         from {{ relation }}

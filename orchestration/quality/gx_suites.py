@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SUITES_DIR = REPO_ROOT / "expectations"
@@ -449,6 +450,8 @@ def _plain_kwargs(kwargs: dict[str, Any], params: dict[str, Any]) -> dict[str, A
 
 
 def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, datetime) and pd.isna(value)):  # NaT: an empty column
+        return "none"
     if isinstance(value, datetime):
         if value.time() == time.min:
             return value.date().isoformat()
