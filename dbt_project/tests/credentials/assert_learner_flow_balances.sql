@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'mart_learner_flow'}}}) }}
 -- For every credential of every collection: the learners flowing into its Sankey
 -- node (new + continuing) = the learners who completed it = the learners flowing
 -- out (advanced + stopped), in mart_learner_flow, mart_pathway_progress and

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'mart_credential_verification'}}}) }}
 -- A verifier organisation appears in a published mart only when it consented on
 -- every one of its events. Returns organisation ids that break this.
 with unconsented as (
