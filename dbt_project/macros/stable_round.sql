@@ -5,3 +5,15 @@
 {% macro stable_round(expr, digits=6) -%}
     round(cast({{ expr }} as double), {{ digits }})
 {%- endmacro %}
+
+{#- Order-independent aggregates of floating-point values: each value is converted to
+    an exact decimal first, so the sum is the same whatever order the engine adds in
+    (a double sum is not, and its last bits can push a rounded metric across a
+    rounding boundary). Used with stable_round on published metrics. -#}
+{% macro exact_sum(expr) -%}
+    sum(cast({{ expr }} as decimal(38, 10)))
+{%- endmacro %}
+
+{% macro exact_avg(expr) -%}
+    avg(cast({{ expr }} as decimal(38, 10)))
+{%- endmacro %}

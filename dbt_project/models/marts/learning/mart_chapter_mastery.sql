@@ -25,7 +25,7 @@ learner_chapters as (
         participants.course_id,
         chapters.chapter_id,
         chapters.exercise_count,
-        coalesce(sum(summary.mastery_pct), 0) / chapters.exercise_count as mastery_pct,
+        coalesce({{ exact_sum("summary.mastery_pct") }}, 0) / chapters.exercise_count as mastery_pct,
         {{ learning_count_if('summary.is_mastered') }} as exercises_mastered,
         {{ learning_count_if('summary.attempts > 0') }} as exercises_attempted
     from participants
@@ -66,7 +66,7 @@ scoped as (
         learner_chapters.chapter_id,
         count(*) as learner_count,
         max(learner_chapters.exercise_count) as exercise_count,
-        avg(learner_chapters.mastery_pct) as mastery_pct,
+        {{ exact_avg("learner_chapters.mastery_pct") }} as mastery_pct,
         {{ learning_sum_int('learner_chapters.exercises_mastered') }} as exercises_mastered,
         {{ learning_sum_int('learner_chapters.exercises_attempted') }} as exercises_attempted
     from members
@@ -83,7 +83,7 @@ scoped as (
         chapter_id,
         count(*) as learner_count,
         max(exercise_count) as exercise_count,
-        avg(mastery_pct) as mastery_pct,
+        {{ exact_avg("mastery_pct") }} as mastery_pct,
         {{ learning_sum_int('exercises_mastered') }} as exercises_mastered,
         {{ learning_sum_int('exercises_attempted') }} as exercises_attempted
     from learner_chapters

@@ -6,17 +6,18 @@ select
     {{ learning_count_if('is_enrolled') }} as enrolled_users,
     count(*) as learners,
     {{ learning_count_if('attempts > 0') }} as active_learners,
-    {{ stable_round("avg(mastery_pct)") }} as mastery_pct,
+    {{ stable_round(exact_avg("mastery_pct")) }} as mastery_pct,
     {{ learning_count_if('is_completed') }} as completed_learners,
     {{ learning_count_if('is_certified') }} as certified_learners,
     {{ learning_sum_int('credentials_held') }} as credentials_held,
     {{ learning_sum_int('attempts') }} as attempts,
     {{ stable_round("case
-        when sum(correct_answers) + sum(incorrect_answers) > 0
-            then 100.0 * sum(correct_answers) / (sum(correct_answers) + sum(incorrect_answers))
+        when " ~ exact_sum("correct_answers") ~ " + " ~ exact_sum("incorrect_answers") ~ " > 0
+            then 100.0 * " ~ exact_sum("correct_answers") ~ " / ("
+            ~ exact_sum("correct_answers") ~ " + " ~ exact_sum("incorrect_answers") ~ ")
     end") }} as score_pct,
-    {{ stable_round("sum(points)") }} as points,
-    {{ stable_round("sum(time_spent_seconds)") }} as time_spent_seconds,
+    {{ stable_round(exact_sum("points")) }} as points,
+    {{ stable_round(exact_sum("time_spent_seconds")) }} as time_spent_seconds,
     {{ learning_sum_int('capped_attempts') }} as capped_attempts
 from {{ ref('mart_learner_course_progress') }}
 group by account_id, course_id

@@ -15,15 +15,15 @@ aggregated as (
         members.group_id,
         progress.course_id,
         count(*) as members,
-        {{ stable_round("avg(progress.mastery_pct)") }} as avg_mastery_pct,
+        {{ stable_round(exact_avg("progress.mastery_pct")) }} as avg_mastery_pct,
         {{ stable_round("100.0 * sum(case when progress.is_completed then 1 else 0 end) / count(*)") }} as completion_rate_pct,
         {{ stable_round("100.0 * sum(case when progress.is_certified then 1 else 0 end) / count(*)") }} as certification_rate_pct,
         {{ learning_sum_int('progress.credentials_held') }} as credentials_held,
-        {{ stable_round("avg(progress.score_pct)") }} as avg_score_pct,
-        {{ stable_round("sum(progress.points)") }} as total_points,
-        {{ stable_round("avg(progress.points)") }} as avg_points,
-        {{ stable_round("sum(progress.time_spent_seconds)") }} as total_time_spent_seconds,
-        {{ stable_round("avg(progress.time_spent_seconds)") }} as avg_time_spent_seconds
+        {{ stable_round(exact_avg("progress.score_pct")) }} as avg_score_pct,
+        {{ stable_round(exact_sum("progress.points")) }} as total_points,
+        {{ stable_round(exact_avg("progress.points")) }} as avg_points,
+        {{ stable_round(exact_sum("progress.time_spent_seconds")) }} as total_time_spent_seconds,
+        {{ stable_round(exact_avg("progress.time_spent_seconds")) }} as avg_time_spent_seconds
     from members
     inner join progress on members.learner_id = progress.learner_id
     group by members.account_id, members.group_id, progress.course_id
