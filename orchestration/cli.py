@@ -329,11 +329,12 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from orchestration.quality.results_file import load_gate_results
     from orchestration.report import build_report
 
     s = settings()
     out = Path(args.out) if args.out else s.home / "report.html"
-    build_report(s.warehouse_db, out)
+    build_report(s.warehouse_db, out, gate_summary=load_gate_results())
     _say(f"report written to {out}")
     return 0
 

@@ -28,12 +28,14 @@ def gx_gate(context: dg.AssetCheckExecutionContext):
     """Run every suite once against the freshly built marts (build.duckdb, read-only)."""
     from orchestration.faults import pause_point
     from orchestration.quality.gx_suites import run_suites
+    from orchestration.quality.results_file import save_gate_results
 
     pause_point("gate")
     s = settings()
     previous = s.warehouse_db if s.warehouse_db.exists() else None
-    results = {r.suite: r for r in run_suites(s.build_db, previous, as_of=s.as_of_date,
-                                              suites_dir=s.expectations_dir)}
+    suite_results = run_suites(s.build_db, previous, as_of=s.as_of_date, suites_dir=s.expectations_dir)
+    save_gate_results(suite_results)
+    results = {r.suite: r for r in suite_results}
     for key in mart_keys():
         name = key.path[-1]
         res = results.get(name)

@@ -61,11 +61,12 @@ def csv_exports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 @dg.asset(group_name=GROUP, deps=[warehouse],
           description="Self-contained HTML report (report.html next to the warehouse)")
 def html_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    from orchestration.quality.results_file import load_gate_results
     from orchestration.report import build_report
 
     s = settings()
     out = s.home / "report.html"
-    build_report(s.warehouse_db, out)
+    build_report(s.warehouse_db, out, gate_summary=load_gate_results())
     return dg.MaterializeResult(metadata={"path": str(out)})
 
 

@@ -331,6 +331,10 @@ def test_freshness_and_gate(page, warehouse):
     meta_sources = mart(warehouse, "select * from meta.sources order by source")
     assert_rows(sources["rows"], meta_sources, ["source", "loads", "records_loaded"])
     assert "every blocking check passed" in page.evaluate("document.getElementById('freshness').textContent")
+    # what the gate checked: every suite of the run that published this warehouse
+    suites = {r["suite"] for r in json.loads((warehouse.parent / "gate_results.json").read_text())}
+    (gate,) = tables(page, "#gate")
+    assert len(suites) >= 22 and {r["suite"]["t"] for r in gate["rows"]} == suites
 
 
 # ----------------------------------------------------------------------------- names and escaping
