@@ -405,7 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workdir", help="where to keep the generated landing zone and homes")
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--memory-limit", default="3GB")
+    b.add_argument("--seed", type=int, default=42)
     b.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    b.add_argument("--skip", action="append", default=[], choices=["empty", "full", "floor", "incremental"],
+                   help="leave a step out and keep its previous figures (repeatable)")
     b.set_defaults(func=cmd_bench)
     return p
 
