@@ -6,16 +6,18 @@ publishes nothing, says why, and pages the team through the webhook.
 
 from __future__ import annotations
 
+import csv
 import http.server
 import json
 import shutil
+import subprocess
 import threading
 
 import duckdb
 import pytest
 
 from orchestration.dbt_project import REPO_ROOT
-from tests.integration.pipeline_support import run, same_marts, sha256
+from tests.integration.pipeline_support import SKILLPATH, pipeline_env, run, same_marts, sha256
 
 pytestmark = pytest.mark.integration
 
@@ -125,6 +127,25 @@ def test_rerun_on_the_same_input_changes_no_mart(published_home, tmp_path):
     manifest_after = con.execute(manifest_sql).fetchall()
     con.close()
     assert manifest_after == manifest_before  # no landing file was read (or noted) again
+
+    # the command line on the two publications: list, roll back, export
+    env = pipeline_env(home)
+    listed = subprocess.run([SKILLPATH, "rollback", "--list"], env=env, capture_output=True, text=True)
+    assert listed.returncode == 0 and len(listed.stdout.strip().splitlines()) == 2
+    back = subprocess.run([SKILLPATH, "rollback"], env=env, capture_output=True, text=True)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert sha256(home / "warehouse.duckdb") == sha256(published_home / "warehouse.duckdb")
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    account, rows = con.execute("select account_id, count(*) from marts.mart_group_league "
+                                "group by 1 order by 2 desc limit 1").fetchone()
+    con.close()
+    out = home.parent / "league.csv"
+    exp = subprocess.run([SKILLPATH, "export", "mart_group_league", "--account", account, "--out", str(out)],
+                         env=env, capture_output=True, text=True)
+    assert exp.returncode == 0, exp.stdout + exp.stderr
+    with open(out, newline="") as fh:
+        records = list(csv.DictReader(fh))
+    assert len(records) == rows and {r["account_id"] for r in records} == {account}
 
 
 def test_a_run_without_the_pseudonym_key_stops_before_doing_anything(tmp_path):
