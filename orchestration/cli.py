@@ -206,24 +206,16 @@ def _ingest_report() -> None:
         return
     import duckdb
 
+    from orchestration.ingest.landing import format_summary
     from orchestration.ingest.rawstore import quarantine_by_reason, reconciliation
 
     con = duckdb.connect(str(s.raw_db), read_only=True)
     try:
-        rec = reconciliation(con)
-        reasons = quarantine_by_reason(con)
+        summary = {"sources": reconciliation(con), "quarantine": quarantine_by_reason(con)}
     finally:
         con.close()
     _say("ingestion (all loads so far):")
-    _say(f"  {'source':<18}{'files':>7}{'read':>11}{'loaded':>11}{'quarantined':>13}{'duplicates':>12}  balanced")
-    for r in rec:
-        _say(f"  {r['source']:<18}{r['loads'] + r['duplicate_files']:>7}{r['records_read']:>11,}"
-             f"{r['records_loaded']:>11,}{r['records_quarantined']:>13,}{r['records_duplicate']:>12,}"
-             f"  {'yes' if r['balanced'] else 'NO'}")
-    if reasons:
-        _say("  quarantined by reason:")
-        for src, reason, n in reasons:
-            _say(f"    {src:<18}{reason:<26}{n:>9,}")
+    _say(format_summary(summary))
 
 
 def _marts_report() -> None:
@@ -302,7 +294,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if rc == 0:
         _say(f"\nwarehouse: {s.warehouse_db}\nreport:    {s.home / 'report.html'}\n"
              f"exports:   {s.exports_dir}\n"
-             f"try:       .venv/bin/duckdb -readonly {s.warehouse_db}  (or any BI tool; docs/bi.md)")
+             "query it:  .venv/bin/python -c \"import duckdb; print(duckdb.connect("
+             f"'{s.warehouse_db}', read_only=True).sql('from marts.mart_course_overview'))\"\n"
+             "           or connect a BI tool (docs/bi.md); CSV: skillpath export MART --out FILE")
     return rc
 
 

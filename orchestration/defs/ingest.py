@@ -151,19 +151,20 @@ def _table(rows: list[dict]) -> str:
 @dg.asset_check(asset=_key("load_manifest"), blocking=True,
                 description="read = loaded + quarantined + duplicates for every source (nothing lost)")
 def ingestion_reconciled() -> dg.AssetCheckResult:
+    from orchestration.ingest.landing import reconciliation_problems, table_counts
     from orchestration.ingest.rawstore import reconciliation
 
     with lake() as con:
         rec = reconciliation(con)
-    bad = [r for r in rec if not r["balanced"]]
+        problems = reconciliation_problems(rec, table_counts(con))
     return dg.AssetCheckResult(
-        passed=not bad,
+        passed=not problems,
         metadata={
             "sources": len(rec),
-            "unbalanced": ", ".join(r["source"] for r in bad) or "none",
+            "problems": "; ".join(problems) or "none",
             "records_read": sum(int(r["records_read"]) for r in rec),
         },
-        description="every raw record accounted for" if not bad else f"unbalanced sources: {bad}",
+        description="every raw record accounted for" if not problems else "; ".join(problems),
     )
 
 

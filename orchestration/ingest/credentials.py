@@ -35,11 +35,11 @@ import orjson
 import pandas as pd
 
 from orchestration.ingest import _credential_formats as fmt
+from orchestration.ingest.landing import load_file_once
 from orchestration.ingest.rawstore import (
     RawLoad,
     already_loaded,
     file_sha256,
-    record_duplicate_content,
     utcnow,
 )
 
@@ -345,36 +345,24 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
     files = _landing_files(root)
     state = _State(con)
     now = utcnow()
-    todo = []
+    # badge classes, issuers and revocation lists of every new file first, whatever the file order
     for path in files:
-        sha = file_sha256(path)
-        todo.append((path, path.relative_to(landing).as_posix(), sha))
-        if path.suffix.lower() in DOCUMENT_SUFFIXES and not already_loaded(con, SOURCE, sha):
+        if path.suffix.lower() in DOCUMENT_SUFFIXES and not already_loaded(con, SOURCE, file_sha256(path)):
             _prescan(path, state.registry, now)
-    results = []
-    for done, (path, ref, sha) in enumerate(todo, start=1):
-        earlier = already_loaded(con, SOURCE, sha)
-        if earlier:
-            load_id = record_duplicate_content(con, SOURCE, ref, sha, earlier)
-            status = "seen_before" if load_id == earlier else "duplicate_content"
-            results.append({"source_ref": ref, "load_id": load_id, "status": status,
-                            "records_read": 0, "records_loaded": 0, "records_quarantined": 0,
-                            "records_duplicate": 0, "quarantine_reasons": {}})
+
+    def body(load: RawLoad, path: Path) -> None:
+        if path.name.lower() == COLLECTIONS_FILE:
+            _load_collections(load, path)
+        elif path.suffix.lower() in DOCUMENT_SUFFIXES:
+            _load_document_file(load, path, state)
         else:
-            with RawLoad(con, SOURCE, ref, sha) as load:
-                if path.name.lower() == COLLECTIONS_FILE:
-                    _load_collections(load, path)
-                elif path.suffix.lower() in DOCUMENT_SUFFIXES:
-                    _load_document_file(load, path, state)
-                else:
-                    load.read += 1
-                    load.quarantine(1, "unsupported_file",
-                                    f"{path.suffix or 'no extension'}: not a credentials file type",
-                                    path.read_bytes())
-            results.append({"source_ref": ref, "load_id": load.load_id, "status": "loaded",
-                            "records_read": load.read, "records_loaded": load.loaded,
-                            "records_quarantined": load.quarantined, "records_duplicate": load.duplicate,
-                            "quarantine_reasons": dict(load.reasons)})
+            load.read += 1
+            load.quarantine(1, "unsupported_file",
+                            f"{path.suffix or 'no extension'}: not a credentials file type", path.read_bytes())
+
+    results = []
+    for done, path in enumerate(files, start=1):
+        results.append(load_file_once(con, SOURCE, landing, path, body))
         if progress:
-            progress("credentials files", done, len(todo))
+            progress("credentials files", done, len(files))
     return results

@@ -119,12 +119,9 @@ def load_file_once(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Pat
             quarantine_unreadable(load, path, 1, exc)
         return _file_result(rel, "loaded", load.load_id, load)
     earlier = already_loaded(con, source, sha)
-    if earlier:
-        same_name = con.execute("select source_ref = ? from raw.load_manifest where load_id = ?",
-                                [rel, earlier]).fetchall()[0][0]
-        if same_name:
-            return _file_result(rel, "seen_before", earlier)
-        return _file_result(rel, "duplicate_content", record_duplicate_content(con, source, rel, sha, earlier))
+    if earlier:  # noted once under a new name; the same name again is not noted at all
+        note = record_duplicate_content(con, source, rel, sha, earlier)
+        return _file_result(rel, "seen_before" if note == earlier else "duplicate_content", note)
     with RawLoad(con, source, rel, sha) as load:
         body(load, path)
     return _file_result(rel, "loaded", load.load_id, load)
@@ -206,37 +203,48 @@ def ingest_landing(settings, progress: Progress = None, include_lrs: bool = True
         }
     finally:
         con.close()
-    problems = [f"{s['source']}: read {s['records_read']} != loaded {s['records_loaded']} + quarantined "
-                f"{s['records_quarantined']} (quarantine rows {s['quarantine_rows']}) + duplicates "
-                f"{s['records_duplicate']}" for s in summary["sources"] if not s["balanced"]]
-    for s in summary["sources"]:
-        rows = summary["table_rows"].get(s["source"])
-        if rows is not None and rows != s["records_loaded"]:
-            problems.append(f"{s['source']}: manifest says {s['records_loaded']} loaded but the raw "
-                            f"tables hold {rows} rows")
+    problems = reconciliation_problems(summary["sources"], summary["table_rows"])
     if problems:
         raise ReconciliationError("raw layer does not reconcile:\n  " + "\n  ".join(problems))
     return summary
 
 
+def reconciliation_problems(sources: list[dict], table_rows: dict[str, int]) -> list[str]:
+    """Why the raw layer does not reconcile (empty when it does).
+
+    ``sources`` are :func:`rawstore.reconciliation` rows (read = loaded + quarantined +
+    duplicates, quarantine rows present), ``table_rows`` what :func:`table_counts` finds
+    in the raw tables: a record the manifest counts as loaded must be there.
+    """
+    problems = [f"{s['source']}: read {s['records_read']} != loaded {s['records_loaded']} + quarantined "
+                f"{s['records_quarantined']} (quarantine rows {s['quarantine_rows']}) + duplicates "
+                f"{s['records_duplicate']}" for s in sources if not s["balanced"]]
+    for s in sources:
+        rows = table_rows.get(s["source"])
+        if rows is not None and rows != s["records_loaded"]:
+            problems.append(f"{s['source']}: manifest says {s['records_loaded']} loaded but the raw "
+                            f"tables hold {rows} rows")
+    return problems
+
+
 def format_summary(summary: dict) -> str:
-    """A small plain-text table of an :func:`ingest_landing` summary."""
-    head = ("source", "files", "dup files", "read", "loaded", "quarantined", "duplicates", "balanced")
-    rows = [head]
-    for s in summary["sources"]:
-        rows.append((s["source"], str(s["loads"]), str(s["duplicate_files"]), str(s["records_read"]),
-                     str(s["records_loaded"]), str(s["records_quarantined"]), str(s["records_duplicate"]),
-                     "yes" if s["balanced"] else "NO"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
-             for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    """A plain-text table of the reconciliation (``summary["sources"]``) and the quarantine by reason.
+
+    ``skillpath run`` prints it after every run; ``files`` counts loads and files noted
+    as duplicate content.
+    """
+    lines = [f"  {'source':<18}{'files':>7}{'read':>11}{'loaded':>11}{'quarantined':>13}{'duplicates':>12}"
+             "  balanced"]
+    for r in summary["sources"]:
+        lines.append(f"  {r['source']:<18}{r['loads'] + r['duplicate_files']:>7}{r['records_read']:>11,}"
+                     f"{r['records_loaded']:>11,}{r['records_quarantined']:>13,}{r['records_duplicate']:>12,}"
+                     f"  {'yes' if r['balanced'] else 'NO'}")
     if summary["quarantine"]:
-        lines += ["", "quarantined by reason:"]
-        lines += [f"  {source:<18} {reason:<24} {n:>10}" for source, reason, n in summary["quarantine"]]
+        lines.append("  quarantined by reason:")
+        lines += [f"    {source:<18}{reason:<26}{n:>9,}" for source, reason, n in summary["quarantine"]]
     else:
-        lines += ["", "quarantine: empty"]
-    lines += [f"note: {n}" for n in summary.get("notes", [])]
+        lines.append("  quarantine: empty")
+    lines += [f"  note: {n}" for n in summary.get("notes", [])]
     return "\n".join(lines)
 
 
