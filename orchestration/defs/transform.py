@@ -50,7 +50,10 @@ class DbtBuildConfig(dg.Config):
 )
 def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     """``dbt build``: seeds, models and their tests; a failing test fails the step (nothing downstream runs)."""
+    from orchestration.quality.gx_suites import preload
+
     os.environ.update(dbt_run_env())
+    preload()  # the gate's imports load while dbt works in its own process
     # dbt unit tests check the models' logic on fixed rows: they run in the test suite
     # (tests/integration), not in every production build
     args = ["build", "--exclude-resource-type", "unit_test"]

@@ -102,12 +102,16 @@ def test_schedule_cron_and_timezone_come_from_the_environment(monkeypatch):
         importlib.reload(schedules)
 
 
-def test_run_queue_allows_one_run_at_a_time(tmp_path):
+def test_run_queue_allows_one_run_at_a_time(tmp_path, monkeypatch):
     import shutil
 
     from orchestration.dbt_project import REPO_ROOT
 
     shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the event log lives there (dagster.yaml)
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+        # one WAL-mode SQLite event log for all runs, not a file per run (docs/benchmarks.md)
+        assert type(instance.event_log_storage).__name__ == "ConsolidatedSqliteEventLogStorage"
+        assert (tmp_path / "event_log.db").exists()
