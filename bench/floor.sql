@@ -608,11 +608,11 @@ matches as (
     from typed
     inner join (
         select users.user_id, users.learner_id, users.account_id, salts.recipient_salt,
-               concat('sha256$', lower(sha256(concat(users.email, salts.recipient_salt)))) as hashed_identity
+               sha256(concat(users.email, salts.recipient_salt)) as hashed_hex
         from users cross join salts
         where users.email is not null
-    ) as h on typed.is_hashed and typed.recipient_salt = h.recipient_salt
-        and typed.recipient_identity = h.hashed_identity
+    ) as h on typed.is_hashed and typed.recipient_identity like 'sha256$%'
+        and typed.recipient_salt = h.recipient_salt and substr(typed.recipient_identity, 8) = h.hashed_hex
 ),
 
 best as (

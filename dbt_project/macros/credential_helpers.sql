@@ -118,12 +118,14 @@
             {{ users_cte }}.account_id,
             {{ users_cte }}.loaded_at as user_loaded_at,
             salts.recipient_salt,
-            concat('sha256$', lower({{ sha256_hex('concat(' ~ users_cte ~ '.email, salts.recipient_salt)') }}))
-                as hashed_identity
+            -- lower-case hex in every engine; compared with the identity after its
+            -- 'sha256$' prefix, so the users x salts side computes only the digest
+            {{ sha256_hex('concat(' ~ users_cte ~ '.email, salts.recipient_salt)') }} as hashed_hex
         from {{ users_cte }}
         cross join (select distinct recipient_salt from {{ awards_cte }} where is_hashed) as salts
     ) as hashed
         on {{ awards_cte }}.is_hashed
+        and {{ awards_cte }}.recipient_identity like 'sha256$%'
         and {{ awards_cte }}.recipient_salt = hashed.recipient_salt
-        and {{ awards_cte }}.recipient_identity = hashed.hashed_identity
+        and substr({{ awards_cte }}.recipient_identity, 8) = hashed.hashed_hex
 {%- endmacro %}
