@@ -1,3 +1,8 @@
+{#- A table, not a view like the other staging models:
+    int_learning__exercise_statements, int_learning__course_completions and seven data
+    tests read it, and as a view each of them re-ran the first-copy window over every
+    raw statement (about 20 s of a run at 1 million statements; docs/benchmarks.md). -#}
+{{ config(materialized='table') }}
 {#- xAPI statements, typed and renamed: one row per statement id (the first
     loaded copy wins), voided statements and the voiding statements themselves
     removed, the actor resolved to an LMS user (account name = user_id, else

@@ -1,3 +1,8 @@
+{#- A table, not a view like the other staging models: the incremental fct_attempts and
+    two data tests read it, and as a view each of them re-ran the first-copy window over
+    every raw statement (about 20 s of a run at 1 million statements;
+    docs/benchmarks.md). -#}
+{{ config(materialized='table') }}
 {#- Statements voided by a voiding statement: who and what they were about, and
     when the voiding statement was loaded. The incremental fct_attempts uses it
     to re-derive the learner + exercise pairs a late voiding touches. -#}
