@@ -95,12 +95,23 @@
 {%- endmacro %}
 {% macro default__credential_type_double() -%} double {%- endmacro %}
 
+{#- The load time after which a user counts as new for a cached recipient hash last
+    checked through `checked_through` (int_credentials__recipient_hashes): that time
+    minus var credential_lookback_days; a long-ago date when never checked. -#}
+{% macro credential_recheck_since(checked_through) -%}
+    coalesce(
+        {{ dbt.dateadd('second', -(var('credential_lookback_days') * 86400) | int, checked_through) }},
+        cast('1900-01-01' as {{ dbt.type_timestamp() }})
+    )
+{%- endmacro %}
+
 {#- Awards of `awards_cte` (award_id, recipient_identity, recipient_salt, is_hashed)
     matched to users of `users_cte` (user_id, learner_id, account_id, email,
-    loaded_at): plain emails by equality, hashed ones by hashing each user's email
-    with each distinct salt of these awards. Several rows per award when several
-    users match. -#}
-{% macro credential_recipient_matches(awards_cte, users_cte) -%}
+    loaded_at): plain emails by equality, hashed ones by looking their (salt,
+    identity) up in `hashes_cte` (recipient_salt, recipient_identity, matched_email:
+    the match cache int_credentials__recipient_hashes) and that email up in the
+    users. No hashing here. Several rows per award when several users match. -#}
+{% macro credential_recipient_matches(awards_cte, hashes_cte, users_cte) -%}
     select
         {{ awards_cte }}.award_id, {{ users_cte }}.user_id, {{ users_cte }}.learner_id,
         {{ users_cte }}.account_id, {{ users_cte }}.loaded_at as user_loaded_at
@@ -109,23 +120,12 @@
         on not {{ awards_cte }}.is_hashed and {{ awards_cte }}.recipient_identity = {{ users_cte }}.email
     union all
     select
-        {{ awards_cte }}.award_id, hashed.user_id, hashed.learner_id, hashed.account_id, hashed.user_loaded_at
+        {{ awards_cte }}.award_id, {{ users_cte }}.user_id, {{ users_cte }}.learner_id,
+        {{ users_cte }}.account_id, {{ users_cte }}.loaded_at as user_loaded_at
     from {{ awards_cte }}
-    inner join (
-        select
-            {{ users_cte }}.user_id,
-            {{ users_cte }}.learner_id,
-            {{ users_cte }}.account_id,
-            {{ users_cte }}.loaded_at as user_loaded_at,
-            salts.recipient_salt,
-            -- lower-case hex in every engine; compared with the identity after its
-            -- 'sha256$' prefix, so the users x salts side computes only the digest
-            {{ sha256_hex('concat(' ~ users_cte ~ '.email, salts.recipient_salt)') }} as hashed_hex
-        from {{ users_cte }}
-        cross join (select distinct recipient_salt from {{ awards_cte }} where is_hashed) as salts
-    ) as hashed
+    inner join {{ hashes_cte }}
         on {{ awards_cte }}.is_hashed
-        and {{ awards_cte }}.recipient_identity like 'sha256$%'
-        and {{ awards_cte }}.recipient_salt = hashed.recipient_salt
-        and substr({{ awards_cte }}.recipient_identity, 8) = hashed.hashed_hex
+        and {{ awards_cte }}.recipient_salt = {{ hashes_cte }}.recipient_salt
+        and {{ awards_cte }}.recipient_identity = {{ hashes_cte }}.recipient_identity
+    inner join {{ users_cte }} on {{ hashes_cte }}.matched_email = {{ users_cte }}.email
 {%- endmacro %}

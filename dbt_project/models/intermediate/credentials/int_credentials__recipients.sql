@@ -17,12 +17,14 @@
     even for matched awards: the incremental transitions use it to find the rows
     an award had before its recipient was matched to a (new) LMS user.
 
-    Salted hashes cannot be looked up, only recomputed: every candidate user's
-    email is hashed with every distinct salt (users x salts). Incremental runs
-    therefore match only awards loaded since the last run (against every user)
-    and the awards still unmatched (against the users loaded since). changed_at
-    is when the row's match last changed. A user whose email changes, or a second
-    user with the same email, needs a --full-refresh to re-match older awards. -#}
+    No hashing here: a hashed identity is looked up in the match cache
+    int_credentials__recipient_hashes ((salt, identity) -> the email hashing to it,
+    kept across runs and --full-refresh) and that email in the users. Incremental
+    runs match the awards loaded since the last run and re-match the awards still
+    unmatched, both against every user (a cheap join now); only the re-matched ones
+    are rewritten. changed_at is when the row's match last changed. A user whose
+    email changes, or a second user with the same email, needs a --full-refresh
+    of this model to re-match older awards (the cache needs none). -#}
 with all_awards as (
     select
         award_id,
@@ -37,6 +39,12 @@ all_users as (
     select user_id, learner_id, account_id, email, loaded_at
     from {{ ref('stg_lms__users') }}
     where email is not null
+),
+
+hashes as (
+    select recipient_salt, recipient_identity, matched_email
+    from {{ ref('int_credentials__recipient_hashes') }}
+    where matched_email is not null
 ),
 
 {% if is_incremental() %}
@@ -55,14 +63,14 @@ waiting_awards as (
     where not known.is_lms_matched and all_awards.loaded_at < (select changed_since from watermark)
 ),
 
-new_users as (
-    select * from all_users where loaded_at >= (select changed_since from watermark)
+candidate_awards as (
+    select * from fresh_awards
+    union all
+    select * from waiting_awards
 ),
 
 matches as (
-    {{ credential_recipient_matches('fresh_awards', 'all_users') }}
-    union all
-    {{ credential_recipient_matches('waiting_awards', 'new_users') }}
+    {{ credential_recipient_matches('candidate_awards', 'hashes', 'all_users') }}
 ),
 
 awards as (
@@ -76,7 +84,7 @@ awards as (
 ),
 
 matches as (
-    {{ credential_recipient_matches('awards', 'all_users') }}
+    {{ credential_recipient_matches('awards', 'hashes', 'all_users') }}
 ),
 {% endif %}
 
