@@ -178,6 +178,8 @@ def dagster_steps(dagster_home: Path, run_id: str) -> tuple[dict, list[dict]]:
     """(run start/end, steps with start, end, status) from the run's Dagster event log."""
     import dagster as dg
 
+    # the instance's dagster.yaml places its event log under $DAGSTER_HOME
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         stats = instance.get_run_stats(run_id)
         steps = [{"step": s.step_key, "start": s.start_time, "end": s.end_time,
