@@ -115,3 +115,18 @@ def test_run_queue_allows_one_run_at_a_time(tmp_path, monkeypatch):
         # one WAL-mode SQLite event log for all runs, not a file per run (docs/benchmarks.md)
         assert type(instance.event_log_storage).__name__ == "ConsolidatedSqliteEventLogStorage"
         assert (tmp_path / "event_log.db").exists()
+
+
+def test_ingest_steps_open_the_lake_with_the_configured_threads_and_memory_limit(home, monkeypatch):
+    """DuckDB's default is 80 % of the machine's memory: ingestion must be held to the setting."""
+    from orchestration.defs.ingest import lake
+
+    monkeypatch.setenv("SKILLPATH_THREADS", "1")
+    monkeypatch.setenv("SKILLPATH_MEMORY_LIMIT", "1GiB")
+    with lake() as con:
+        threads, limit = con.execute(
+            "select current_setting('threads'), current_setting('memory_limit')").fetchone()
+    assert (int(threads), limit) == (1, "1.0 GiB")
+    monkeypatch.setenv("SKILLPATH_MEMORY_LIMIT", "512MiB")
+    with lake() as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "512.0 MiB"
