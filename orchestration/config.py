@@ -132,3 +132,15 @@ def _date(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError as exc:
         raise ConfigError(f"SKILLPATH_AS_OF_DATE must be YYYY-MM-DD, got {value!r}") from exc
+
+
+def limit_duckdb(con) -> None:
+    """Hold a DuckDB connection to SKILLPATH_THREADS and SKILLPATH_MEMORY_LIMIT.
+
+    DuckDB's own default is 80 % of the machine's memory, and it keeps the blocks it
+    has read in its buffer pool up to that: at 10 million statements an unlimited
+    ingestion connection held 9.7 GB (docs/benchmarks.md).
+    """
+    s = settings()
+    con.execute(f"set threads = {int(s.threads)}")
+    con.execute("set memory_limit = ?", [s.memory_limit])

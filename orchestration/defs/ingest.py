@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from orchestration.config import settings
+from orchestration.config import limit_duckdb, settings
 from orchestration.faults import pause_point
 
 GROUP = "ingest"
@@ -21,13 +21,8 @@ def lake():
     """A writable connection to the raw layer, closed before dbt (another process) runs."""
     from orchestration.ingest.raw_schema import connect_raw
 
-    s = settings()
-    con = connect_raw(s.raw_db)
-    # without these DuckDB takes 80 % of the machine's memory and keeps the blocks it
-    # read (the raw tables' key columns, scanned by every batch's duplicate check) in
-    # its buffer pool: 9.7 GB for one process at 10 million statements
-    con.execute(f"set threads = {int(s.threads)}")
-    con.execute("set memory_limit = ?", [s.memory_limit])
+    con = connect_raw(settings().raw_db)
+    limit_duckdb(con)  # every batch's duplicate check scans the raw key columns
     try:
         yield con
     finally:

@@ -179,7 +179,7 @@ def ingest_landing(settings, progress: Progress = None, include_lrs: bool = True
     files: dict[str, list[dict]] = {}
     con = connect_raw(settings.raw_db)
     try:
-        con.execute(f"set threads = {int(settings.threads)}")
+        con.execute(f"set threads = {int(settings.threads)}")  # the settings passed in, not the environment's
         con.execute("set memory_limit = ?", [settings.memory_limit])
         files["lms"] = ingest_lms(con, landing, progress)
         try:

@@ -200,9 +200,12 @@ def _source_versions(lake_db: Path) -> list[tuple]:
 def _write_version(tmp: Path, build_db: Path, lake_db: Path, *, version_id: str, run_id: str | None,
                    published_at: dt.datetime, storage_version: str) -> dict[str, int]:
     """Write the complete new warehouse file at ``tmp``; return row counts per mart."""
+    from orchestration.config import limit_duckdb
+
     sources = _source_versions(lake_db)
     con = duckdb.connect()
     try:
+        limit_duckdb(con)  # the copy reads every mart: 3.6 GB unlimited at 10 million statements
         con.execute("set preserve_insertion_order = true")
         build = attach_build(con, build_db, lake_db)
         marts = list_marts(con, build)

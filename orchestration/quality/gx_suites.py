@@ -267,8 +267,11 @@ def run_suites(
     previous_counts = _previous_row_counts(previous, specs) if previous else {}
     context = _gx_context()
     results: list[SuiteResult] = []
+    from orchestration.config import limit_duckdb
+
     con = duckdb.connect(str(build_db), read_only=True)
     try:
+        limit_duckdb(con)
         for spec in specs:
             results.append(_run_one(context, con, spec, previous_counts.get(spec.name), as_of))
     finally:
