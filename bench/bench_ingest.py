@@ -88,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     stage_cpu: dict[str, float] = {}
     t_all = time.perf_counter()
     cpu0 = time.process_time()
-    con = connect_raw(s.raw_db)
-    con.execute(f"set threads = {int(s.threads)}")
-    con.execute("set memory_limit = ?", [s.memory_limit])
+    con = connect_raw(s.raw_db)  # held to SKILLPATH_THREADS and SKILLPATH_MEMORY_LIMIT
     results = {}
     steps = [("lms", ingest_lms), ("xapi_file", ingest_xapi_files), ("credential_events", ingest_credential_events)]
     try:

@@ -134,13 +134,14 @@ def _date(value: str | None) -> dt.date | None:
         raise ConfigError(f"SKILLPATH_AS_OF_DATE must be YYYY-MM-DD, got {value!r}") from exc
 
 
-def limit_duckdb(con) -> None:
-    """Hold a DuckDB connection to SKILLPATH_THREADS and SKILLPATH_MEMORY_LIMIT.
+def limit_duckdb(con, s: Settings | None = None) -> None:
+    """Hold a DuckDB connection to the threads and memory limit of ``s`` (default: the
+    environment's SKILLPATH_THREADS and SKILLPATH_MEMORY_LIMIT).
 
     DuckDB's own default is 80 % of the machine's memory, and it keeps the blocks it
     has read in its buffer pool up to that: at 10 million statements an unlimited
     ingestion connection held 9.7 GB (docs/benchmarks.md).
     """
-    s = settings()
+    s = s or settings()
     con.execute(f"set threads = {int(s.threads)}")
     con.execute("set memory_limit = ?", [s.memory_limit])

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from orchestration.config import limit_duckdb, settings
+from orchestration.config import settings
 from orchestration.faults import pause_point
 
 GROUP = "ingest"
@@ -22,7 +22,6 @@ def lake():
     from orchestration.ingest.raw_schema import connect_raw
 
     con = connect_raw(settings().raw_db)
-    limit_duckdb(con)  # every batch's duplicate check scans the raw key columns
     try:
         yield con
     finally:

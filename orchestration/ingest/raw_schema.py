@@ -184,10 +184,13 @@ def connect_raw(path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the raw DuckDB file, creating the schema when writable."""
     from pathlib import Path
 
+    from orchestration.config import limit_duckdb
+
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
+    limit_duckdb(con)  # each batch's duplicate check scans the raw key columns (docs/benchmarks.md)
     if not read_only:
         ensure_raw_schema(con)
     return con

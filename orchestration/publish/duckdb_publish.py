@@ -37,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.config import limit_duckdb
 from orchestration.faults import pause_point
 
 PUBLISHED_SCHEMA = "marts"
@@ -200,8 +201,6 @@ def _source_versions(lake_db: Path) -> list[tuple]:
 def _write_version(tmp: Path, build_db: Path, lake_db: Path, *, version_id: str, run_id: str | None,
                    published_at: dt.datetime, storage_version: str) -> dict[str, int]:
     """Write the complete new warehouse file at ``tmp``; return row counts per mart."""
-    from orchestration.config import limit_duckdb
-
     sources = _source_versions(lake_db)
     con = duckdb.connect()
     try:

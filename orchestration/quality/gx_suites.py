@@ -46,6 +46,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from orchestration.config import limit_duckdb
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SUITES_DIR = REPO_ROOT / "expectations"
 DEFAULT_SCHEMA = "marts"
@@ -267,8 +269,6 @@ def run_suites(
     previous_counts = _previous_row_counts(previous, specs) if previous else {}
     context = _gx_context()
     results: list[SuiteResult] = []
-    from orchestration.config import limit_duckdb
-
     con = duckdb.connect(str(build_db), read_only=True)
     try:
         limit_duckdb(con)
