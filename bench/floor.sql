@@ -702,7 +702,8 @@ select
 from ordered;
 
 -- ---------------------------------------------------------------------------- mart_group_league
--- floating metrics rounded to 6 decimals where the marts round them (macro stable_round)
+-- floating metrics summed and averaged as exact decimals (macros exact_sum, exact_avg) and
+-- rounded to 6 decimals where the marts round them (macro stable_round)
 create table mart_group_league as
 with exercise_summary as (
     select
@@ -713,13 +714,14 @@ with exercise_summary as (
         coalesce(a.correct_answers, 0) as correct_answers,
         coalesce(a.incorrect_answers, 0) as incorrect_answers,
         coalesce(h.hints_taken, 0) as hints_taken,
-        round(coalesce(a.time_spent_seconds, 0), 6) as time_spent_seconds,
+        round(cast(coalesce(a.time_spent_seconds, 0) as double), 6) as time_spent_seconds,
         coalesce(a.points, 0) as points,
         a.first_attempt_at
     from (
         select learner_id, exercise_id, count(*) as attempts, max(score_scaled) as best_score_scaled,
-               sum(correct_answers) as correct_answers, sum(incorrect_answers) as incorrect_answers,
-               sum(duration_seconds) as time_spent_seconds, max(points_earned) as points,
+               sum(cast(correct_answers as decimal(38, 10))) as correct_answers,
+               sum(cast(incorrect_answers as decimal(38, 10))) as incorrect_answers,
+               sum(cast(duration_seconds as decimal(38, 10))) as time_spent_seconds, max(points_earned) as points,
                min(started_at) as first_attempt_at
         from fct_attempts group by all
     ) as a
@@ -735,11 +737,11 @@ exercise_stats as (
         e.course_id,
         count(*) filter (where s.attempts > 0) as exercises_attempted,
         count(*) filter (where s.mastery_pct >= 80) as exercises_mastered,
-        sum(s.mastery_pct) as mastery_pct_sum,
-        sum(s.correct_answers) as correct_answers,
-        sum(s.incorrect_answers) as incorrect_answers,
-        sum(s.points) as points,
-        sum(s.time_spent_seconds) as time_spent_seconds,
+        sum(cast(s.mastery_pct as decimal(38, 10))) as mastery_pct_sum,
+        sum(cast(s.correct_answers as decimal(38, 10))) as correct_answers,
+        sum(cast(s.incorrect_answers as decimal(38, 10))) as incorrect_answers,
+        sum(cast(s.points as decimal(38, 10))) as points,
+        sum(cast(s.time_spent_seconds as decimal(38, 10))) as time_spent_seconds,
         max(s.first_attempt_at) as last_first_attempt_at
     from exercise_summary as s
     inner join exercises as e on s.exercise_id = e.exercise_id
@@ -785,16 +787,16 @@ progress as (
     select
         p.learner_id,
         p.course_id,
-        round(case when t.exercise_count > 0 then coalesce(x.mastery_pct_sum, 0) / t.exercise_count else 0.0 end, 6)
+        round(cast(case when t.exercise_count > 0 then coalesce(x.mastery_pct_sum, 0) / t.exercise_count else 0.0 end as double), 6)
             as mastery_pct,
         (t.exercise_count > 0 and coalesce(x.exercises_attempted, 0) = t.exercise_count)
             or c.completed_at is not null as is_completed,
         coalesce(cr.is_certified, false) as is_certified,
         coalesce(cr.credentials_held, 0) as credentials_held,
         round(case when coalesce(x.correct_answers, 0) + coalesce(x.incorrect_answers, 0) > 0
-            then 100.0 * x.correct_answers / (x.correct_answers + x.incorrect_answers) end, 6) as score_pct,
-        round(coalesce(x.points, 0), 6) as points,
-        round(coalesce(x.time_spent_seconds, 0), 6) as time_spent_seconds
+            then cast(100.0 * x.correct_answers / (x.correct_answers + x.incorrect_answers) as double) end, 6) as score_pct,
+        round(cast(coalesce(x.points, 0) as double), 6) as points,
+        round(cast(coalesce(x.time_spent_seconds, 0) as double), 6) as time_spent_seconds
     from participants as p
     inner join course_totals as t on p.course_id = t.course_id
     left join exercise_stats as x on p.learner_id = x.learner_id and p.course_id = x.course_id
@@ -808,15 +810,15 @@ aggregated as (
         gm.group_id,
         pr.course_id,
         count(*) as members,
-        round(avg(pr.mastery_pct), 6) as avg_mastery_pct,
+        round(cast(avg(cast(pr.mastery_pct as decimal(38, 10))) as double), 6) as avg_mastery_pct,
         round(100.0 * count(*) filter (where pr.is_completed) / count(*), 6) as completion_rate_pct,
         round(100.0 * count(*) filter (where pr.is_certified) / count(*), 6) as certification_rate_pct,
         sum(pr.credentials_held) as credentials_held,
-        round(avg(pr.score_pct), 6) as avg_score_pct,
-        round(sum(pr.points), 6) as total_points,
-        round(avg(pr.points), 6) as avg_points,
-        round(sum(pr.time_spent_seconds), 6) as total_time_spent_seconds,
-        round(avg(pr.time_spent_seconds), 6) as avg_time_spent_seconds
+        round(cast(avg(cast(pr.score_pct as decimal(38, 10))) as double), 6) as avg_score_pct,
+        round(cast(sum(cast(pr.points as decimal(38, 10))) as double), 6) as total_points,
+        round(cast(avg(cast(pr.points as decimal(38, 10))) as double), 6) as avg_points,
+        round(cast(sum(cast(pr.time_spent_seconds as decimal(38, 10))) as double), 6) as total_time_spent_seconds,
+        round(cast(avg(cast(pr.time_spent_seconds as decimal(38, 10))) as double), 6) as avg_time_spent_seconds
     from group_members as gm
     inner join progress as pr on gm.learner_id = pr.learner_id
     group by all

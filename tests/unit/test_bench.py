@@ -13,10 +13,12 @@ import pytest
 
 from bench.pipeline_bench import (
     TreeRssSampler,
+    compare_floor,
     compare_tables,
     dbt_node_timings,
     dbt_summary,
     descendants,
+    landing_fingerprint,
     run_measured,
     tree_rss_bytes,
     write_docs,
@@ -174,3 +176,28 @@ def test_targets_take_the_fixed_overhead_from_the_repeated_empty_run():
     assert not t["incremental"]["met"] and t["incremental"]["measured"].startswith("12.0 s = 12 %")
     res["empty_again"]["wall"] = 21.0  # 20 s is the bound
     assert not targets(res)["overhead"]["met"]
+
+
+def test_floor_is_compared_only_with_a_warehouse_of_the_same_landing_zone(tmp_path: Path, monkeypatch):
+    import bench.pipeline_bench as pb
+
+    monkeypatch.setattr(pb, "FLOOR_TABLES", ("t",))
+    landing = tmp_path / "landing"
+    (landing / "xapi").mkdir(parents=True)
+    (landing / "xapi" / "a.ndjson").write_text("{}\n")
+    rows = [("a", 1, 0.5)]
+    floor = {"db": str(_db(tmp_path / "floor.duckdb", "main", rows, with_extra=False)),
+             "landing": landing_fingerprint(landing)}
+    warehouse = _db(tmp_path / "warehouse.duckdb", "marts", rows)
+    assert floor["landing"]["files"] == 1
+
+    found = compare_floor(floor, warehouse, landing, "full")
+    assert [(c["table"], c["left_only"], c["right_only"], c["after"]) for c in found] == [("t", 0, 0, "full")]
+    # one more file (an increment): the warehouse no longer holds what the floor read
+    (landing / "xapi" / "increment-1.ndjson").write_text("{}\n{}\n")
+    assert landing_fingerprint(landing) != floor["landing"]
+    assert compare_floor(floor, warehouse, landing, "full") is None
+    # a file of another size under the same name also counts
+    (landing / "xapi" / "increment-1.ndjson").unlink()
+    (landing / "xapi" / "a.ndjson").write_text("{}\n{}\n")
+    assert compare_floor(floor, warehouse, landing, "incremental") is None
