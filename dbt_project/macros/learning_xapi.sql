@@ -1,8 +1,10 @@
 {#- CTEs shared by stg_xapi__statements and stg_xapi__voided_statements:
-    `renamed` (typed raw statements), `first_loaded` (one row per statement id,
-    the first loaded copy wins), `voiding` (voiding statement -> target, with the
-    voiding statement's load time) and `users` / `users_by_email` for resolving
-    actors. Emit inside a `with`, followed by a comma. -#}
+    `renamed` (typed raw statements: one row per statement id, because ingestion
+    inserts only ids new to raw.xapi_statements and counts a later copy as a
+    duplicate or quarantines it as duplicate_id_conflict; the `unique` test on the
+    source checks it before any model reads it), `voiding` (voiding statement ->
+    target, with the voiding statement's load time) and `users` / `users_by_email`
+    for resolving actors. Emit inside a `with`, followed by a comma. -#}
 {% macro learning_xapi_base_ctes() -%}
 source as (
     select * from {{ source('raw', 'xapi_statements') }}
@@ -39,24 +41,12 @@ renamed as (
     from source
 ),
 
-first_loaded as (
-    select * from (
-        select
-            renamed.*,
-            row_number() over (
-                partition by statement_id order by loaded_at, load_id, record_no
-            ) as _copy_rank
-        from renamed
-    ) as ranked
-    where _copy_rank = 1
-),
-
 voiding as (
     select
         statement_id as voiding_statement_id,
         voided_statement_id,
         loaded_at as voiding_loaded_at
-    from first_loaded
+    from renamed
     where verb_id = 'http://adlnet.gov/expapi/verbs/voided'
         and object_type = 'StatementRef'
         and voided_statement_id is not null

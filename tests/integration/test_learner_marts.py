@@ -126,11 +126,16 @@ class RawLayer:
         self.awards: list[dict] = []
 
     def statements(self, rows: list[dict], loaded_at: str) -> None:
+        """Like ingestion: only ids new to raw.xapi_statements are inserted (a later copy is a
+        duplicate or a duplicate_id_conflict in quarantine); the expectation keeps every load."""
         con = connect_raw(self.lake)
         try:
             load_id = uuid.uuid4().hex
+            seen = {r[0] for r in con.execute("select statement_id from raw.xapi_statements").fetchall()}
             values = []
             for i, r in enumerate(rows, start=1):
+                if r["statement_id"] in seen:
+                    continue
                 meta = {"load_id": load_id, "source": "xapi_file", "source_ref": f"xapi/{load_id}.ndjson",
                         "record_no": i, "loaded_at": ts(loaded_at)}
                 values.append([{**meta, **r}[c] for c in STATEMENT_COLUMNS])
@@ -710,6 +715,24 @@ def test_marts_match_an_independent_calculation_and_incremental_equals_full_refr
 
     # a full refresh on the same input gives exactly the incremental rows
     run_dbt(home, "build", "--select", "fct_attempts", "--full-refresh", vars={"as_of_date": AS_OF})
+    assert fct_differences(home, "incremental") == (0, 0)
+
+    # staging relies on ingestion's one row per statement id; a copy written around it
+    # fails the source's unique test, and dbt build skips every model that reads raw statements
+    con = connect_raw(raw.lake)
+    try:
+        con.execute("insert into raw.xapi_statements select * from raw.xapi_statements "
+                    "where statement_id = ?", [sid("s5")])
+    finally:
+        con.close()
+    proc = run_dbt(home, "build", "--select", "source:raw.xapi_statements+", "--exclude-resource-type",
+                   "unit_test", vars={"as_of_date": AS_OF}, check=False)
+    assert proc.returncode == 1
+    status = {r["unique_id"]: r["status"] for r in
+              json.loads((home / "dbt_target" / "run_results.json").read_text())["results"]}
+    assert [st for uid, st in status.items() if "unique_raw_xapi_statements_statement_id" in uid] == ["fail"]
+    for model in ("stg_xapi__statements", "stg_xapi__voided_statements", "fct_attempts"):
+        assert status[f"model.skillpath.{model}"] == "skipped", model
     assert fct_differences(home, "incremental") == (0, 0)
 
 

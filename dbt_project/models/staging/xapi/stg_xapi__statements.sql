@@ -1,18 +1,19 @@
 {#- A table, not a view like the other staging models:
     int_learning__exercise_statements, int_learning__course_completions and seven data
-    tests read it, and as a view each of them re-ran the first-copy window over every
-    raw statement (about 20 s of a run at 1 million statements; docs/benchmarks.md). -#}
+    tests read it, and as a view each of them re-ran the actor resolution over every
+    raw statement (docs/benchmarks.md). -#}
 {{ config(materialized='table') }}
-{#- xAPI statements, typed and renamed: one row per statement id (the first
-    loaded copy wins), voided statements and the voiding statements themselves
-    removed, the actor resolved to an LMS user (account name = user_id, else
-    mbox, else mbox_sha1sum) and pseudonymised, the verb classified through the
-    verb seed (seeds/xapi_verbs.csv). -#}
+{#- xAPI statements, typed and renamed: one row per statement id (ingestion keeps
+    the first loaded copy; the source's unique test checks it), voided statements
+    and the voiding statements themselves removed, the actor resolved to an LMS
+    user (account name = user_id, else mbox, else mbox_sha1sum) and
+    pseudonymised, the verb classified through the verb seed
+    (seeds/xapi_verbs.csv). -#}
 with {{ learning_xapi_base_ctes() }},
 
 kept as (
-    select first_loaded.*
-    from first_loaded
+    select renamed.*
+    from renamed
     where statement_id not in (select voiding_statement_id from voiding)
         and statement_id not in (select voided_statement_id from voiding)
 ),

@@ -1,7 +1,5 @@
 {#- A table, not a view like the other staging models: the incremental fct_attempts and
-    two data tests read it, and as a view each of them re-ran the first-copy window over
-    every raw statement (about 20 s of a run at 1 million statements;
-    docs/benchmarks.md). -#}
+    two data tests read it, and as a view each of them re-read every raw statement. -#}
 {{ config(materialized='table') }}
 {#- Statements voided by a voiding statement: who and what they were about, and
     when the voiding statement was loaded. The incremental fct_attempts uses it
@@ -16,7 +14,7 @@ targets as (
         voiding.voiding_statement_id,
         voiding.voiding_loaded_at,
         {{ learning_xapi_actor_user_id() }} as user_id
-    from first_loaded as stmt
+    from renamed as stmt
     inner join voiding on stmt.statement_id = voiding.voided_statement_id
     {{ learning_xapi_actor_joins() }}
 )
