@@ -1,15 +1,18 @@
 """dbt models, seeds and tests as Dagster assets and asset checks (``dbt build``, streamed)."""
 
 
+import importlib.metadata
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from packaging import version
 
 from orchestration.config import settings
 from orchestration.dbt_project import dbt_project, dbt_run_env, ensure_manifest
@@ -71,10 +74,31 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
             pause_point("dbt")
 
 
+class SkillpathDbtCliResource(DbtCliResource):
+    """``DbtCliResource`` without two start-up costs that every run paid for nothing.
+
+    - dagster-dbt learns dbt's version by running ``dbt --version`` in a subprocess
+      (1.5-2.5 s, and it asks PyPI for the latest release, which a machine without
+      internet waits on). The dbt that runs is the one installed beside this
+      interpreter (:func:`dbt_resource`), so its package version is the answer.
+    - dagster-dbt opens a dbt adapter inside the Dagster process, used only by
+      ``fetch_row_counts`` and ``fetch_column_metadata``, which these assets do not
+      call (on DuckDB they would also open build.duckdb beside the dbt process).
+    tests/unit/test_definitions.py checks both.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
     """dbt from this interpreter's environment (works without the venv's bin on PATH)."""
     venv_dbt = Path(sys.executable).parent / "dbt"
-    return DbtCliResource(
+    return SkillpathDbtCliResource(
         project_dir=dbt_project,
         profiles_dir=os.fspath(dbt_project.profiles_dir),
         dbt_executable=os.fspath(venv_dbt) if venv_dbt.exists() else "dbt",

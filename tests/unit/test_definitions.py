@@ -64,6 +64,26 @@ def test_dbt_sources_hang_off_the_ingest_assets(defs):
     assert dg.AssetKey(["raw", "xapi_statements"]) in parents
 
 
+def test_the_dbt_resource_starts_without_a_dbt_subprocess_or_an_in_process_adapter(defs, monkeypatch):
+    import importlib.metadata
+
+    import dagster_dbt.core.resource as dbt_core_resource
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"dagster-dbt ran {args}")
+
+    monkeypatch.setattr(dbt_core_resource, "check_output", no_subprocess)
+    from orchestration.defs.transform import SkillpathDbtCliResource, dbt_resource
+
+    dbt = dbt_resource()
+    assert isinstance(dbt, SkillpathDbtCliResource)
+    assert str(dbt._cli_version) == importlib.metadata.version("dbt-core")
+    assert dbt._initialize_dbt_core_adapter(["build"]) is None
+    # the job runs with this resource (not dagster-dbt's own)
+    job = defs.resolve_job_def("nightly")
+    assert job.resource_defs["dbt"].configurable_resource_cls.__name__ == "SkillpathDbtCliResource"
+
+
 def test_nightly_schedule_and_sensor(defs, monkeypatch, tmp_path):
     sched = defs.resolve_schedule_def("nightly_schedule")
     assert sched.cron_schedule == "0 2 * * *" and sched.execution_timezone == "UTC"
@@ -113,8 +133,36 @@ def test_run_queue_allows_one_run_at_a_time(tmp_path, monkeypatch):
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
         # one WAL-mode SQLite event log for all runs, not a file per run (docs/benchmarks.md)
-        assert type(instance.event_log_storage).__name__ == "ConsolidatedSqliteEventLogStorage"
+        assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
         assert (tmp_path / "event_log.db").exists()
+
+
+def test_event_log_uses_one_engine_per_process_and_other_processes_read_it(tmp_path, monkeypatch):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    import orchestration.dagster_storage as storage
+    from orchestration.dbt_project import REPO_ROOT
+
+    shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    engines = []
+    real_create_engine = storage.create_engine
+    monkeypatch.setattr(storage, "create_engine", lambda *a, **k: engines.append(a) or real_create_engine(*a, **k))
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        for i in range(25):
+            instance.report_runless_asset_event(dg.AssetMaterialization("pooled", metadata={"i": i}))
+        latest = instance.get_latest_materialization_event(dg.AssetKey("pooled"))
+        assert latest.asset_materialization.metadata["i"].value == 24
+    assert len(engines) == 1  # the parent class made one engine per statement batch (~4 per event)
+    # the file is Dagster's own: another process (e.g. the webserver) reads what this one wrote
+    code = ("import dagster as dg, sys; i = dg.DagsterInstance.from_config(sys.argv[1]); "
+            "print(len(i.fetch_materializations(dg.AssetKey('pooled'), limit=100).records))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         env={**os.environ, "DAGSTER_HOME": str(tmp_path)}, check=True)
+    assert out.stdout.strip() == "25"
 
 
 def test_ingest_steps_open_the_lake_with_the_configured_threads_and_memory_limit(home, monkeypatch):
