@@ -312,7 +312,9 @@ def link_tree(src: Path, dst: Path) -> None:
 
 
 def bench_env(home: Path, landing: Path, threads: int, memory_limit: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SKILLPATH_", "DAGSTER_"))}
+    """The runs' environment: this home, the bench key and limits; SKILLPATH_DBT_THREADS passes through."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SKILLPATH_", "DAGSTER_")) or k == "SKILLPATH_DBT_THREADS"}
     env.update(
         SKILLPATH_HOME=str(home),
         SKILLPATH_LANDING_DIR=str(landing),
@@ -521,7 +523,8 @@ def render(res: dict) -> str:
         f"## Pipeline benchmark: {n:,} statements ({res['date']})",
         "",
         f"`skillpath bench --statements {n}` (bench/pipeline_bench.py); seed {res['seed']}, "
-        f"DuckDB threads {res['threads']}, memory_limit {res['memory_limit']}.",
+        f"DuckDB threads {res['threads']}, memory_limit {res['memory_limit']}, "
+        f"dbt threads (nodes at once) {res.get('dbt_threads', res['threads'])}.",
         "",
         f"Machine: {mc['cores']} cores ({mc['cpu_model']}), {mc['memory_gib']} GiB, {mc['os']}; "
         f"Python {mc['python']}, duckdb {mc['duckdb']}, dbt-core {mc['dbt_core']}, "
@@ -655,6 +658,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     previous = json.loads(results_file.read_text()) if skip and results_file.exists() else {}
     res: dict = {k: previous[k] for step in skip for k in RESULT_KEYS[step] if k in previous}
     res.update({"statements": statements, "seed": seed, "threads": threads, "memory_limit": memory_limit,
+                "dbt_threads": int(os.environ.get("SKILLPATH_DBT_THREADS") or threads),
                 "date": dt.date.today().isoformat(), "machine": machine()})
     landing, gen_summary, gen_seconds = landing_for(workdir, statements, seed)
     res["generated_seconds"] = gen_seconds
