@@ -78,12 +78,12 @@ class SkillpathDbtCliResource(DbtCliResource):
     """``DbtCliResource`` without two start-up costs that every run paid for nothing.
 
     - dagster-dbt learns dbt's version by running ``dbt --version`` in a subprocess
-      (1.5-2.5 s, and it asks PyPI for the latest release, which a machine without
-      internet waits on). The dbt that runs is the one installed beside this
-      interpreter (:func:`dbt_resource`), so its package version is the answer.
-    - dagster-dbt opens a dbt adapter inside the Dagster process, used only by
-      ``fetch_row_counts`` and ``fetch_column_metadata``, which these assets do not
-      call (on DuckDB they would also open build.duckdb beside the dbt process).
+      (1.5-2.6 s, including a request to PyPI for the latest release). The dbt that
+      runs is the one installed beside this interpreter (:func:`dbt_resource`; the
+      install puts it there), so the dbt-core package version is the answer.
+    - dagster-dbt builds a dbt adapter inside the Dagster process (importing dbt,
+      loading the project and profile), used only by ``fetch_row_counts`` and
+      ``fetch_column_metadata``, which these assets do not call.
     tests/unit/test_definitions.py checks both.
     """
 
