@@ -572,6 +572,9 @@ def render(res: dict) -> str:
         if rest:
             lines.append(f"| {len(rest)} more models | {sum(m['seconds'] for m in rest):.1f} | |")
         lines.append("")
+    if floor and not res.get("compare"):
+        lines += ["The floor was not compared with the marts: no warehouse of this call was built from "
+                  "the landing zone it read.", ""]
     if res.get("compare"):
         after = res["compare"][0].get("after", "full")
         lines += [f"Floor vs published marts after the {after} run, over the same landing zone "
@@ -612,8 +615,8 @@ def targets(res: dict) -> dict:
         bound = 2 * floor["wall"] + empty["wall"]
         out["full"] = {"target": "full run <= 2 x floor + fixed overhead",
                        "measured": f"{full['wall']:.1f} s vs 2 x {floor['wall']:.1f} + {empty['wall']:.1f} = "
-                                   f"{bound:.1f} s (pipeline / floor = {full['wall'] / floor['wall']:.1f}x; "
-                                   f"without the overhead {(full['wall'] - empty['wall']) / floor['wall']:.1f}x)",
+                                   f"{bound:.1f} s (pipeline / floor = {full['wall'] / floor['wall']:.2f}x; "
+                                   f"without the overhead {(full['wall'] - empty['wall']) / floor['wall']:.2f}x)",
                        "met": full["wall"] <= bound}
     if full and incr:
         share = incr["wall"] / full["wall"]
