@@ -38,7 +38,6 @@ class Settings:
     demo: bool
     threads: int
     memory_limit: str
-    dbt_threads: int
     keep_versions: int
     postgres_url: str | None
     alert_webhook: str | None
@@ -94,7 +93,6 @@ class Settings:
         env = {
             "SKILLPATH_HOME": str(self.home),
             "SKILLPATH_THREADS": str(self.threads),
-            "SKILLPATH_DBT_THREADS": str(self.dbt_threads),
             "SKILLPATH_MEMORY_LIMIT": self.memory_limit,
             "SKILLPATH_PSEUDONYM_KEY": self.require_pseudonym_key(),
         }
@@ -104,7 +102,6 @@ class Settings:
 
 
 def settings() -> Settings:
-    threads = int(_env("SKILLPATH_THREADS", str(min(os.cpu_count() or 2, 4))))
     home = Path(_env("SKILLPATH_HOME", "./.skillpath")).expanduser().resolve()
     landing = Path(_env("SKILLPATH_LANDING_DIR", str(home / "landing"))).expanduser().resolve()
     return Settings(
@@ -117,11 +114,7 @@ def settings() -> Settings:
         lrs_overlap_seconds=int(_env("SKILLPATH_LRS_OVERLAP_SECONDS", "300")),
         pseudonym_key=_env("SKILLPATH_PSEUDONYM_KEY"),
         demo=_env("SKILLPATH_DEMO", "0") in ("1", "true", "yes"),
-        threads=threads,
-        # dbt nodes run at once; they share DuckDB's `threads` and memory limit. Twice the
-        # DuckDB threads saved 0.4 s of a run on an empty landing zone (docs/benchmarks.md),
-        # not worth more queries sharing the memory limit at 10 million statements
-        dbt_threads=int(_env("SKILLPATH_DBT_THREADS", str(threads))),
+        threads=int(_env("SKILLPATH_THREADS", str(min(os.cpu_count() or 2, 4)))),
         memory_limit=_env("SKILLPATH_MEMORY_LIMIT", "3GB"),
         keep_versions=int(_env("SKILLPATH_KEEP_VERSIONS", "3")),
         postgres_url=_env("SKILLPATH_POSTGRES_URL"),

@@ -10,7 +10,6 @@ Dagster's own, so a home can switch between the two classes either way.
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from functools import cached_property
 
@@ -23,26 +22,16 @@ class PooledSqliteEventLogStorage(ConsolidatedSqliteEventLogStorage):
     """One SQLite event log file for all runs, written through one pooled engine per process."""
 
     @cached_property
-    def _engine_and_pid(self):
-        # SQLAlchemy pools file databases (QueuePool, connections usable from any thread);
-        # a forked child makes its own engine rather than share the parent's connections
-        engine = create_engine(self._conn_string, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
-        return engine, os.getpid()
-
-    def _pooled_engine(self):
-        engine, pid = self._engine_and_pid
-        if pid != os.getpid():
-            del self.__dict__["_engine_and_pid"]
-            engine, _ = self._engine_and_pid
-        return engine
+    def _engine(self):
+        # SQLAlchemy pools file databases (QueuePool; connections usable from any thread)
+        return create_engine(self._conn_string, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
     @contextmanager
     def _connect(self):
-        with self._pooled_engine().connect() as conn:
-            with conn.begin():
-                yield conn
+        with self._engine.connect() as conn, conn.begin():
+            yield conn
 
     def dispose(self) -> None:
-        if "_engine_and_pid" in self.__dict__:
-            self.__dict__.pop("_engine_and_pid")[0].dispose()
+        if "_engine" in self.__dict__:
+            self.__dict__.pop("_engine").dispose()
         super().dispose()

@@ -24,8 +24,6 @@ renamed as (
         statement_timestamp as statement_at,
         stored_at,
         loaded_at,
-        load_id,
-        record_no,
         registration,
         attempt_id,
         parent_activity_id,

@@ -169,7 +169,6 @@ def ingest_landing(settings, progress: Progress = None, include_lrs: bool = True
     ``sources`` and ``quarantine`` are cumulative over the raw layer's history.
     Raises :class:`ReconciliationError` when a source does not balance.
     """
-    from orchestration.config import limit_duckdb
     from orchestration.ingest.events import ingest_credential_events
     from orchestration.ingest.lms import ingest_lms
     from orchestration.ingest.raw_schema import connect_raw
@@ -178,9 +177,8 @@ def ingest_landing(settings, progress: Progress = None, include_lrs: bool = True
     landing = Path(settings.landing_dir)
     notes: list[str] = []
     files: dict[str, list[dict]] = {}
-    con = connect_raw(settings.raw_db)
+    con = connect_raw(settings.raw_db, settings=settings)  # which may differ from the environment's
     try:
-        limit_duckdb(con, settings)  # the settings passed in, which may differ from the environment's
         files["lms"] = ingest_lms(con, landing, progress)
         try:
             from orchestration.ingest.credentials import ingest_credentials

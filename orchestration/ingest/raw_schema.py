@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import duckdb
 
+from orchestration.config import Settings, limit_duckdb
+
 LOAD_META = """
     load_id varchar not null,
     source varchar not null,
@@ -180,17 +182,16 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(DDL)
 
 
-def connect_raw(path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the raw DuckDB file, creating the schema when writable."""
+def connect_raw(path, read_only: bool = False, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the raw DuckDB file, creating the schema when writable, held to the threads and
+    memory limit of ``settings`` (default: the environment's)."""
     from pathlib import Path
-
-    from orchestration.config import limit_duckdb
 
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
-    limit_duckdb(con)  # each batch's duplicate check scans the raw key columns (docs/benchmarks.md)
+    limit_duckdb(con, settings)  # each batch's duplicate check scans the raw key columns (docs/benchmarks.md)
     if not read_only:
         ensure_raw_schema(con)
     return con
