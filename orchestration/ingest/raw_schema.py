@@ -51,7 +51,7 @@ create table if not exists raw.quarantine (
                                         -- not_a_statement | bad_csv_row | missing_key | unknown_event_type |
                                         -- unsupported_document | invalid_credential | no_recipient |
                                         -- malformed_jwt | unsupported_file | bad_csv_header | bad_header |
-                                        -- unknown_actor | unknown_file | unreadable_file | ... (docs/raw_layer.md)
+                                        -- invalid_id | unknown_file | unreadable_file | ... (docs/raw_layer.md)
     detail varchar,                     -- human readable explanation
     raw_record blob,                    -- the record's bytes exactly as read
     raw_sha256 varchar                  -- sha256 of raw_record: the same bad record read again is a duplicate
@@ -60,7 +60,7 @@ alter table raw.quarantine add column if not exists raw_sha256 varchar;
 
 create table if not exists raw.xapi_statements (
     {LOAD_META},
-    statement_id varchar not null,      -- lower-case UUID
+    statement_id varchar not null,      -- lower-case UUID (assigned by ingestion when id_assigned)
     payload varchar not null,           -- the statement as JSON text (verbatim line for ndjson)
     payload_sha256 varchar not null,    -- sha256 of canonical JSON without stored/authority/version
     actor_account_homepage varchar,
@@ -89,8 +89,24 @@ create table if not exists raw.xapi_statements (
     result_duration varchar,            -- ISO 8601 duration as sent
     result_duration_seconds double,     -- parsed; null when absent or unparsable
     result_extensions varchar,          -- JSON text
-    context_extensions varchar          -- JSON text
+    context_extensions varchar,         -- JSON text
+    id_assigned boolean,                -- true: the statement came without an id; statement_id is
+                                        -- the name-based UUID of its canonical form (docs/raw_layer.md)
+    actor_object_type varchar,          -- Agent (default) | Group
+    object_name varchar,                -- object.definition.name (en-US, en, else the first language)
+    parent_activity_type varchar,       -- definition.type of the first contextActivities.parent
+    parent_activity_name varchar,
+    grouping_activity_type varchar,     -- definition.type of the first contextActivities.grouping
+    grouping_activity_name varchar
 );
+-- columns added after the first release: a lake created before them gets them here (null in old rows)
+alter table raw.xapi_statements add column if not exists id_assigned boolean;
+alter table raw.xapi_statements add column if not exists actor_object_type varchar;
+alter table raw.xapi_statements add column if not exists object_name varchar;
+alter table raw.xapi_statements add column if not exists parent_activity_type varchar;
+alter table raw.xapi_statements add column if not exists parent_activity_name varchar;
+alter table raw.xapi_statements add column if not exists grouping_activity_type varchar;
+alter table raw.xapi_statements add column if not exists grouping_activity_name varchar;
 
 -- LMS CSV exports: every value kept as text; latest row per key wins in staging
 create table if not exists raw.lms_accounts ({LOAD_META}, account_id varchar, account_name varchar, raw_line varchar);

@@ -2,9 +2,13 @@
 :func:`load_xapi_records`) from the LRS client.
 
 Each record is the raw bytes of one statement. It is parsed with orjson, checked
-(id, actor, verb, object, timestamp), its actor resolved against ``raw.lms_users``,
-its typed columns extracted, and then it is either inserted, counted as a
-duplicate (same id, same canonical payload) or quarantined with a reason. Rows go
+(id, actor, verb, object, timestamp), its typed columns extracted, and then it is
+either inserted, counted as a duplicate (same id, same canonical payload) or
+quarantined with a reason. Actors are not checked against an LMS roster: any actor
+the standard allows is a learner (dbt links actors to LMS users, docs/raw_layer.md).
+A statement without ``id`` (xAPI 1.0.3 makes it recommended, not required) gets the
+name-based UUID of its canonical form (:func:`assigned_statement_id`), so the same
+statement delivered twice is still one row. Rows go
 to DuckDB in Arrow batches; duplicates are found with a join against the raw table
 on ``statement_id`` (never a Python set of the whole history).
 """
@@ -16,6 +20,7 @@ import functools
 import gc
 import hashlib
 import re
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +58,10 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _NUM = r"(\d+(?:[.,]\d+)?)"
 _DURATION = re.compile(rf"P(?:{_NUM}Y)?(?:{_NUM}M)?(?:{_NUM}W)?(?:{_NUM}D)?(?:T(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?")
 _UTC = dt.UTC
+#: namespace of the name-based (version 5) UUIDs given to statements delivered without an id
+ASSIGNED_ID_NAMESPACE = uuid.UUID("6f1c1a52-8d2e-5b7e-9a43-2f6d1e0c7b15")
+#: language tags tried first when a language map (object / activity name) is reduced to one text
+_LANGUAGES = ("en-US", "en", "en-GB")
 
 # Columns of raw.xapi_statements after the load metadata, in the Arrow batch order
 # (record_no first).
@@ -88,6 +97,13 @@ _SCHEMA = pa.schema([
     ("result_duration_seconds", pa.float64()),
     ("result_extensions", pa.string()),
     ("context_extensions", pa.string()),
+    ("id_assigned", pa.bool_()),
+    ("actor_object_type", pa.string()),
+    ("object_name", pa.string()),
+    ("parent_activity_type", pa.string()),
+    ("parent_activity_name", pa.string()),
+    ("grouping_activity_type", pa.string()),
+    ("grouping_activity_name", pa.string()),
 ])
 
 
@@ -137,11 +153,24 @@ def _duration_seconds(value: str) -> float | None:
     return parse_duration(value)
 
 
-def canonical_sha256(obj: dict, exclude: tuple[str, ...] = ()) -> str:
-    """sha256 of the canonical JSON (sorted keys, compact) of ``obj`` without ``exclude`` keys."""
+def canonical_json(obj: dict, exclude: tuple[str, ...] = ()) -> bytes:
+    """The canonical JSON (sorted keys, compact) of ``obj`` without ``exclude`` keys."""
     if exclude and any(k in obj for k in exclude):
         obj = {k: v for k, v in obj.items() if k not in exclude}
-    return hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+
+
+def canonical_sha256(obj: dict, exclude: tuple[str, ...] = ()) -> str:
+    """sha256 of :func:`canonical_json` of ``obj`` without ``exclude`` keys."""
+    return hashlib.sha256(canonical_json(obj, exclude)).hexdigest()
+
+
+def assigned_statement_id(canonical: bytes) -> str:
+    """The id given to a statement delivered without one: the version 5 (name-based, SHA-1)
+    UUID of its canonical JSON without ``stored``/``authority``/``version`` in
+    :data:`ASSIGNED_ID_NAMESPACE` (what :func:`uuid.uuid5` computes, over bytes)."""
+    digest = hashlib.sha1(ASSIGNED_ID_NAMESPACE.bytes + canonical).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=5))
 
 
 def parse_json_record(raw: bytes):
@@ -156,55 +185,6 @@ def parse_json_record(raw: bytes):
         raise Rejected("malformed_json", f"malformed JSON: {exc}") from None
 
 
-# --- actors ----------------------------------------------------------------------------------
-
-class ActorIndex:
-    """The identifiers of every known LMS user (from ``raw.lms_users``)."""
-
-    def __init__(self, user_ids: set[str], mboxes: set[str], sha1s: set[str]):
-        self.user_ids = user_ids
-        self.mboxes = mboxes
-        self.sha1s = sha1s
-
-    @classmethod
-    def from_db(cls, con: duckdb.DuckDBPyConnection) -> ActorIndex:
-        user_ids: set[str] = set()
-        mboxes: set[str] = set()
-        sha1s: set[str] = set()
-        for user_id, email in con.execute(
-            "select distinct trim(user_id), trim(email) from raw.lms_users"
-        ).fetchall():
-            if user_id:
-                user_ids.add(user_id)
-            if email:
-                for e in {email, email.lower()}:
-                    sha1s.add(hashlib.sha1(f"mailto:{e}".encode()).hexdigest())
-                mboxes.add(f"mailto:{email.lower()}")
-        return cls(user_ids, mboxes, sha1s)
-
-    def knows(self, actor: dict) -> bool:
-        account = actor.get("account")
-        if isinstance(account, dict) and account.get("name") in self.user_ids:
-            return True
-        mbox = actor.get("mbox")
-        if isinstance(mbox, str) and mbox.lower() in self.mboxes:
-            return True
-        sha1 = actor.get("mbox_sha1sum")
-        return isinstance(sha1, str) and sha1.lower() in self.sha1s
-
-
-_actor_cache: tuple[duckdb.DuckDBPyConnection, int, ActorIndex] | None = None
-
-
-def actor_index(con: duckdb.DuckDBPyConnection) -> ActorIndex:
-    """ActorIndex of ``con``, rebuilt only when the connection or the user count changes."""
-    global _actor_cache
-    n = con.execute("select count(*) from raw.lms_users").fetchall()[0][0]
-    if _actor_cache is None or _actor_cache[0] is not con or _actor_cache[1] != n:
-        _actor_cache = (con, n, ActorIndex.from_db(con))
-    return _actor_cache[2]
-
-
 # --- one statement -----------------------------------------------------------------------------
 
 def _str(value) -> str | None:
@@ -217,12 +197,6 @@ def _num(value) -> float | None:
 
 def _bool(value) -> bool | None:
     return value if isinstance(value, bool) else None
-
-
-def _first_activity_id(activities) -> str | None:
-    if isinstance(activities, list):
-        activities = activities[0] if activities else None
-    return _str(activities.get("id")) if isinstance(activities, dict) else None
 
 
 def _ext_text(value) -> str | None:
@@ -241,19 +215,42 @@ def _extensions(obj) -> dict | None:
     return None
 
 
-def parse_statement(record_no: int, raw: bytes, actors: ActorIndex) -> tuple:
+def _language_text(value) -> str | None:
+    """One text of an xAPI language map (en-US, en, en-GB, else the first entry)."""
+    if not isinstance(value, dict) or not value:
+        return None
+    for tag in _LANGUAGES:
+        text = value.get(tag)
+        if isinstance(text, str):
+            return text
+    return next((v for v in value.values() if isinstance(v, str)), None)
+
+
+def _first_activity(activities) -> dict | None:
+    if isinstance(activities, list):
+        activities = activities[0] if activities else None
+    return activities if isinstance(activities, dict) else None
+
+
+def _activity_type_name(activity: dict | None) -> tuple[str | None, str | None]:
+    definition = activity.get("definition") if activity is not None else None
+    if not isinstance(definition, dict):
+        return None, None
+    return _str(definition.get("type")), _language_text(definition.get("name"))
+
+
+def parse_statement(record_no: int, raw: bytes) -> tuple:
     """The batch row (see ``_SCHEMA``) of one statement, or :class:`Rejected`."""
     st = parse_json_record(raw)
     if not isinstance(st, dict):
         raise Rejected("not_a_statement", f"a statement is a JSON object, got {type(st).__name__}")
     sid = st.get("id")
-    if not isinstance(sid, str) or not sid:
-        raise Rejected("missing_id", "statement has no id")
-    if not _UUID.fullmatch(sid):
-        raise Rejected("missing_id", f"statement id is not a UUID: {sid[:100]!r}")
+    if sid is not None and (not isinstance(sid, str) or not _UUID.fullmatch(sid)):
+        raise Rejected("invalid_id", f"statement id is not a UUID: {str(sid)[:100]!r}")
     actor = st.get("actor")
     if not isinstance(actor, dict):
         raise Rejected("missing_actor", "statement has no actor object")
+    actor_type = _str(actor.get("objectType")) or "Agent"
     account = actor.get("account")
     homepage = name = None
     if type(account) is dict:
@@ -265,7 +262,9 @@ def parse_statement(record_no: int, raw: bytes, actors: ActorIndex) -> tuple:
     sha1 = sha1 if type(sha1) is str else None
     openid = openid if type(openid) is str else None
     if not (name or mbox or sha1 or openid):
-        raise Rejected("missing_actor", "actor has no identifier (account, mbox, mbox_sha1sum, openid)")
+        # an anonymous Group (members, no identifier) is a valid actor; it is nobody's learner
+        if not (actor_type == "Group" and isinstance(actor.get("member"), list) and actor["member"]):
+            raise Rejected("missing_actor", "actor has no identifier (account, mbox, mbox_sha1sum, openid)")
     verb = st.get("verb")
     verb_id = _str(verb.get("id")) if isinstance(verb, dict) else None
     if not verb_id:
@@ -286,8 +285,10 @@ def parse_statement(record_no: int, raw: bytes, actors: ActorIndex) -> tuple:
         stored = parse_timestamp(stored_raw) if stored_raw is not None else None
     except (ValueError, TypeError) as exc:
         raise Rejected("bad_timestamp", f"unparsable timestamp: {exc}") from None
-    if not actors.knows(actor):
-        raise Rejected("unknown_actor", "actor matches no LMS user (account.name, mbox or mbox_sha1sum)")
+    canonical = canonical_json(st, HASH_EXCLUDED)
+    id_assigned = sid is None
+    if id_assigned:
+        sid = assigned_statement_id(canonical)
 
     definition = obj.get("definition")
     definition = definition if isinstance(definition, dict) else None
@@ -303,10 +304,12 @@ def parse_statement(record_no: int, raw: bytes, actors: ActorIndex) -> tuple:
         registration = _str(context.get("registration"))
         ca = context.get("contextActivities")
         if isinstance(ca, dict):
-            parent = _first_activity_id(ca.get("parent"))
+            parent = _first_activity(ca.get("parent"))
             groupings = ca.get("grouping") or ()
             groupings = groupings if isinstance(groupings, list) else [groupings]
-            grouping = _first_activity_id(groupings)
+            grouping = _first_activity(groupings)
+    parent_type, parent_name = _activity_type_name(parent)
+    grouping_type, grouping_name = _activity_type_name(grouping)
     attempt = None
     for ext in (_extensions(definition), ctx_ext, res_ext,
                 *(_extensions(g.get("definition")) for g in groupings if isinstance(g, dict))):
@@ -321,7 +324,7 @@ def parse_statement(record_no: int, raw: bytes, actors: ActorIndex) -> tuple:
         record_no,
         sid.lower(),
         raw,  # valid UTF-8: orjson checked it; Arrow takes the bytes as a string column
-        canonical_sha256(st, HASH_EXCLUDED),
+        hashlib.sha256(canonical).hexdigest(),
         homepage, name, mbox, sha1, openid,
         verb_id,
         object_type,
@@ -332,8 +335,8 @@ def parse_statement(record_no: int, raw: bytes, actors: ActorIndex) -> tuple:
         stored,
         registration,
         attempt,
-        parent,
-        grouping,
+        _str(parent.get("id")) if parent is not None else None,
+        _str(grouping.get("id")) if grouping is not None else None,
         result is not None,
         _num(score.get("scaled")), _num(score.get("raw")), _num(score.get("min")), _num(score.get("max")),
         _bool(result.get("success")) if result is not None else None,
@@ -342,6 +345,11 @@ def parse_statement(record_no: int, raw: bytes, actors: ActorIndex) -> tuple:
         _duration_seconds(duration) if duration is not None else None,
         orjson.dumps(res_ext) if res_ext is not None else None,  # bytes: Arrow reads them as UTF-8 text
         orjson.dumps(ctx_ext) if ctx_ext is not None else None,
+        id_assigned,
+        actor_type,
+        _language_text(definition.get("name")) if definition is not None else None,
+        parent_type, parent_name,
+        grouping_type, grouping_name,
     )
 
 
@@ -474,20 +482,18 @@ class BatchWriter:
 
 
 def load_xapi_records(con: duckdb.DuckDBPyConnection, records: Iterable[tuple[int, bytes]], *,
-                      load: RawLoad, actors: ActorIndex | None = None) -> None:
+                      load: RawLoad) -> None:
     """Load statements ``(record_no, raw bytes of one statement)`` within ``load``.
 
     Every record read is counted in exactly one of ``load.loaded``, ``load.duplicate``
-    or the quarantine. ``actors`` defaults to the LMS users now in ``raw.lms_users``.
+    or the quarantine.
     """
-    if actors is None:
-        actors = actor_index(con)
     writer = BatchWriter(con, load, "xapi_statements", "statement_id", _SCHEMA, "statement")
     with gc_paused():
         for record_no, raw in records:
             load.read += 1
             try:
-                row = parse_statement(record_no, raw, actors)
+                row = parse_statement(record_no, raw)
             except Rejected as rej:
                 load.quarantine(record_no, rej.reason, rej.detail, raw)
                 continue
