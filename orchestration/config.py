@@ -43,6 +43,7 @@ class Settings:
     alert_webhook: str | None
     as_of_date: dt.date | None
     expectations_dir: Path
+    default_account: str | None = None
 
     # Files under SKILLPATH_HOME -------------------------------------------------
     @property
@@ -98,6 +99,8 @@ class Settings:
         }
         if self.as_of_date:
             env["SKILLPATH_AS_OF_DATE"] = self.as_of_date.isoformat()
+        # read by macros/learning_xapi.sql; always passed, so an unset value clears a stale one
+        env["SKILLPATH_DEFAULT_ACCOUNT"] = self.default_account or ""
         return env
 
 
@@ -121,6 +124,7 @@ def settings() -> Settings:
         alert_webhook=_env("SKILLPATH_ALERT_WEBHOOK"),
         as_of_date=_date(_env("SKILLPATH_AS_OF_DATE")),
         expectations_dir=Path(_env("SKILLPATH_EXPECTATIONS_DIR", str(REPO_ROOT / "expectations"))).resolve(),
+        default_account=_env("SKILLPATH_DEFAULT_ACCOUNT"),
     )
 
 

@@ -2,24 +2,42 @@
     `renamed` (typed raw statements: one row per statement id, because ingestion
     inserts only ids new to raw.xapi_statements and counts a later copy as a
     duplicate or quarantines it as duplicate_id_conflict; the `unique` test on the
-    source checks it before any model reads it), `voiding` (voiding statement ->
-    target, with the voiding statement's load time) and `users` / `users_by_email`
-    for resolving actors. Emit inside a `with`, followed by a comma. -#}
+    source checks it before any model reads it; the actor reduced to its key, see
+    learning_actor_key) and `voiding` (voiding statement -> target, with the voiding
+    statement's load time). Emit inside a `with`, followed by a comma. -#}
 {% macro learning_xapi_base_ctes() -%}
 source as (
     select * from {{ source('raw', 'xapi_statements') }}
 ),
 
+identified as (
+    select
+        source.*,
+        {{ learning_clean_text('actor_account_name') }} as account_name,
+        regexp_replace({{ learning_clean_text('actor_account_homepage') }}, '/+$', '') as account_homepage,
+        -- an mbox is compared through its sha1, so mbox and mbox_sha1sum actors of one
+        -- (lower-case) address are one actor and staging keeps no address
+        coalesce(
+            {{ sha1_hex('lower(' ~ learning_clean_text('actor_mbox') ~ ')') }},
+            lower({{ learning_clean_text('actor_mbox_sha1sum') }})
+        ) as mbox_sha1sum,
+        {{ learning_clean_text('actor_openid') }} as openid
+    from source
+),
+
 renamed as (
     select
         lower(statement_id) as statement_id,
-        {{ learning_clean_text('actor_account_name') }} as actor_account_name,
-        lower({{ learning_clean_text('actor_mbox') }}) as actor_mbox,
-        lower({{ learning_clean_text('actor_mbox_sha1sum') }}) as actor_mbox_sha1sum,
+        {{ learning_actor_key('account_homepage', 'account_name', 'mbox_sha1sum', 'openid') }} as actor_key,
+        coalesce(actor_object_type, 'Agent') as actor_object_type,
+        account_homepage as actor_account_homepage,
+        account_name as actor_account_name,
+        mbox_sha1sum as actor_mbox_sha1sum,
         verb_id,
         coalesce(object_type, 'Activity') as object_type,
         object_id,
         object_definition_type,
+        {{ learning_clean_text('object_name') }} as object_name,
         lower(voided_statement_id) as voided_statement_id,
         statement_timestamp as statement_at,
         stored_at,
@@ -27,7 +45,11 @@ renamed as (
         registration,
         attempt_id,
         parent_activity_id,
+        parent_activity_type,
+        {{ learning_clean_text('parent_activity_name') }} as parent_activity_name,
         grouping_activity_id,
+        grouping_activity_type,
+        {{ learning_clean_text('grouping_activity_name') }} as grouping_activity_name,
         has_result,
         result_score_scaled as score_scaled,
         result_score_raw as score_raw,
@@ -35,8 +57,9 @@ renamed as (
         result_score_max as score_max,
         result_success as is_success,
         result_completion as is_completion_result,
-        result_duration_seconds as duration_seconds
-    from source
+        result_duration_seconds as duration_seconds,
+        coalesce(id_assigned, false) as is_id_assigned
+    from identified
 ),
 
 voiding as (
@@ -48,36 +71,37 @@ voiding as (
     where verb_id = 'http://adlnet.gov/expapi/verbs/voided'
         and object_type = 'StatementRef'
         and voided_statement_id is not null
-),
-
-users as (
-    select user_id, learner_id, account_id, email, mbox_sha1sum
-    from {{ ref('stg_lms__users') }}
-),
-
--- an email shared by two users identifies nobody
-users_by_email as (
-    select * from users
-    where email in (
-        select email from users where email is not null group by email having count(*) = 1
-    )
 )
 {%- endmacro %}
 
-{#- The LMS user_id of a statement's actor (alias `stmt`): account name =
-    user_id first, then mbox = 'mailto:' || email, then mbox_sha1sum. Use in a
-    select after `from <relation> as stmt` plus learning_xapi_actor_joins(). -#}
-{% macro learning_xapi_actor_user_id() -%}
-    coalesce(by_account.user_id, by_mbox.user_id, by_sha1.user_id)
+{#- The stable key of a statement's actor, from its inverse functional identifier
+    (xAPI allows exactly one; when several are sent the first of this order wins):
+    'account:' || homePage (trailing '/' removed) || '|' || name, else
+    'mbox_sha1sum:' || sha1 of the lower-case mbox (or the mbox_sha1sum sent, lower
+    case), else 'openid:' || openid. Null for an anonymous Group. -#}
+{% macro learning_actor_key(homepage, name, mbox_sha1sum, openid) -%}
+    case
+        when {{ name }} is not null then concat('account:', coalesce({{ homepage }}, ''), '|', {{ name }})
+        when {{ mbox_sha1sum }} is not null then concat('mbox_sha1sum:', {{ mbox_sha1sum }})
+        when {{ openid }} is not null then concat('openid:', {{ openid }})
+    end
 {%- endmacro %}
 
-{% macro learning_xapi_actor_joins() -%}
-    left join users as by_account
-        on stmt.actor_account_name = by_account.user_id
-    left join users_by_email as by_mbox
-        on stmt.actor_mbox = concat('mailto:', by_mbox.email)
-    left join users_by_email as by_sha1
-        on stmt.actor_mbox_sha1sum = by_sha1.mbox_sha1sum
+{#- The account of a learner or course that no LMS export places in one:
+    SKILLPATH_DEFAULT_ACCOUNT when set, else the host of `iri_expr` (the actor's
+    account.homePage, or the course activity's IRI), else 'unassigned'. -#}
+{% macro learning_default_account(iri_expr) -%}
+    {%- set configured = env_var('SKILLPATH_DEFAULT_ACCOUNT', '') | trim -%}
+    {%- if configured -%}
+        '{{ configured | replace("'", "''") }}'
+    {%- else -%}
+        coalesce({{ learning_iri_host(iri_expr) }}, 'unassigned')
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The lower-case host (and port) of an IRI such as 'https://lms.example.org/x'; null when none. -#}
+{% macro learning_iri_host(expr) -%}
+    nullif(lower(regexp_extract({{ expr }}, '^[A-Za-z][A-Za-z0-9+.-]*://([^/?#@]+@)?([^/?#]+)', 2)), '')
 {%- endmacro %}
 
 {#- Match statements to exercises by activity id. `statements` is a relation

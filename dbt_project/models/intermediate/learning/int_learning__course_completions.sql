@@ -2,12 +2,12 @@
     seed) has the course's activity as its object; completed_at is the first one. -#}
 with statements as (
     select learner_id, object_id, statement_at
-    from {{ ref('stg_xapi__statements') }}
+    from {{ ref('int_learning__statements') }}
     where is_completion
 ),
 
 courses as (
-    select course_id, activity_id from {{ ref('stg_lms__courses') }}
+    select course_id, activity_id from {{ ref('int_learning__course_list') }}
 )
 
 select

@@ -36,5 +36,5 @@ select
     enrolled.learner_id is not null as is_enrolled
 from pairs
 inner join users on pairs.learner_id = users.learner_id
-inner join {{ ref('stg_lms__courses') }} as courses on pairs.course_id = courses.course_id
+inner join {{ ref('int_learning__course_list') }} as courses on pairs.course_id = courses.course_id
 left join enrolled on pairs.learner_id = enrolled.learner_id and pairs.course_id = enrolled.course_id

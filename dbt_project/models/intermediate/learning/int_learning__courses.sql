@@ -1,6 +1,7 @@
-{#- Courses with chapter and exercise counts and the points they offer. -#}
+{#- Courses (LMS and derived from statements: int_learning__course_list) with
+    chapter and exercise counts and the points they offer. -#}
 with courses as (
-    select * from {{ ref('stg_lms__courses') }}
+    select * from {{ ref('int_learning__course_list') }}
 ),
 
 chapter_counts as (

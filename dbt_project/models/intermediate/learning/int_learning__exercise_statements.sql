@@ -7,7 +7,7 @@
       activity, lies below it ('<activity>/hint/1') or has it as context parent. -#}
 with statements as (
     select *
-    from {{ ref('stg_xapi__statements') }}
+    from {{ ref('int_learning__statements') }}
     where (is_attempt and has_result) or is_hint
 ),
 
@@ -40,6 +40,7 @@ matches as (
 select
     statements.statement_id,
     statements.learner_id,
+    statements.unlinked_learner_id,
     statements.account_id,
     matches.exercise_id,
     matches.statement_kind,

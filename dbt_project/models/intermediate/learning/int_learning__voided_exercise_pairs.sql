@@ -4,7 +4,9 @@
 {{ config(materialized='view') }}
 
 with voided as (
-    select * from {{ ref('stg_xapi__voided_statements') }}
+    select voided_statements.*, actors.learner_id
+    from {{ ref('stg_xapi__voided_statements') }} as voided_statements
+    inner join {{ ref('int_learning__actors') }} as actors on voided_statements.actor_key = actors.actor_key
 ),
 
 exercises as (

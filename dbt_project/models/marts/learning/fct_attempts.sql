@@ -6,7 +6,10 @@
       (latest last_loaded_at already in the table minus var attempts_lookback_days);
     - pairs of statements voided by a voiding statement loaded after the cutoff;
     - every pair of an exercise whose course, chapter or max_points changed, and
-      of a learner whose account changed or who left the LMS export.
+      of a learner whose account changed or who left the LMS export;
+    - the pairs of learners not in the table yet, and of actors whose learner
+      changed: an actor first seen without an LMS user (learner id from its
+      actor key) whom a roster delivered later links to a user, or the reverse.
     Pairs left without attempts are cleared (tombstone rows, see
     macros/learning_incremental.sql). `--full-refresh` gives the same rows. -#}
 -- depends_on: {{ ref('int_learning__exercise_statements') }}
@@ -68,6 +71,11 @@ touched_pairs as (
     from {{ ref('int_learning__exercise_statements') }} as statements
     where statements.exercise_id in (select exercise_id from changed_exercises)
         or statements.learner_id in (select learner_id from changed_learners)
+    union
+    select statements.learner_id, statements.exercise_id
+    from {{ ref('int_learning__exercise_statements') }} as statements
+    where statements.unlinked_learner_id in (select learner_id from changed_learners)
+        or statements.learner_id not in (select learner_id from {{ this }} where learner_id is not null)
     union
     select stored.learner_id, stored.exercise_id
     from {{ this }} as stored
