@@ -221,7 +221,8 @@ from valid
 where statement_at is not null
 group by lower(raw_id);
 
--- actors resolved to LMS users (unknown actors are quarantined by ingestion)
+-- actors resolved to LMS users (the pipeline also makes learners of actors no LMS user matches,
+-- int_learning__actors; the generated landing zone has none, so the floor keeps to the roster)
 create temp table xapi_known as
 select
     s.*,

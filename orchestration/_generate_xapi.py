@@ -265,7 +265,7 @@ class XapiSim:
 
 
 DEFECT_KINDS = (
-    "duplicate_same_file", "duplicate_other_file", "malformed_json", "invalid_utf8", "unknown_actor",
+    "duplicate_same_file", "duplicate_other_file", "malformed_json", "invalid_utf8", "invalid_id",
     "conflicting_duplicate_id", "bad_timestamp", "missing_verb", "missing_actor",
 )
 
@@ -304,7 +304,7 @@ class XapiOutput:
         if defects and len(body) >= 200:
             n_late = min(20_000, round(total * 0.005))
             shares = [("duplicate_same_file", 0.0020), ("duplicate_other_file", 0.0010),
-                      ("malformed_json", 0.0010), ("unknown_actor", 0.0010),
+                      ("malformed_json", 0.0010), ("invalid_id", 0.0010),
                       ("conflicting_duplicate_id", 0.0005), ("bad_timestamp", 0.0004),
                       ("missing_verb", 0.0003), ("missing_actor", 0.0003)]
             sizes = [(kind, max(2 if kind.startswith("duplicate") else 1, round(total * share)))
@@ -361,13 +361,9 @@ class XapiOutput:
             doc = self._fresh(b)
             raw = orjson.dumps(doc)
             w.write_same_file(raw.replace(b'"version":"1.0.3"', b'"version":"1.0.3","note":"caf\xe9 \xff"'))
-        elif kind == "unknown_actor":
+        elif kind == "invalid_id":
             doc = self._fresh(b)
-            if rng.random() < 0.5:
-                doc["actor"] = {"objectType": "Agent", "account": {"homePage": LMS_HOME,
-                                                                   "name": f"ghost-{rng.randrange(10**6):06d}"}}
-            else:
-                doc["actor"] = {"objectType": "Agent", "mbox": f"mailto:visitor{rng.randrange(10**6)}@example.net"}
+            doc["id"] = f"stmt-{rng.randrange(10**6):06d}"  # an id that is not a UUID
             w.write_same_file(orjson.dumps(doc))
         elif kind == "conflicting_duplicate_id":
             doc = orjson.loads(b)

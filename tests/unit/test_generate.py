@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import re
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -23,6 +24,8 @@ import pytest
 
 from orchestration.generate import generate_increment, generate_landing
 from tests.helpers import ROOT
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 BASE = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 LMS = "https://lms.example.org"
@@ -121,8 +124,10 @@ def _classify(landing: Path, summary: dict) -> tuple[Counter, dict[str, dict]]:
                 counts["missing_verb"] += 1
             elif not _parses(doc["timestamp"]):
                 counts["bad_timestamp"] += 1
+            elif not _UUID.fullmatch(doc["id"]):
+                counts["invalid_id"] += 1
             elif not _known(doc["actor"], ids, mboxes, sha1s):
-                counts["unknown_actor"] += 1
+                counts["unrostered_actor"] += 1
             elif doc["id"] in valid:
                 counts["exact_duplicates" if valid[doc["id"]] == doc else "conflicting_duplicate_id"] += 1
             else:
@@ -167,7 +172,7 @@ def test_every_xapi_record_is_a_valid_statement_or_a_declared_defect(landing):
     counts, valid = _classify(root, s)
     d = s["defects"]
     assert counts["valid"] == s["xapi"]["statements"] == 6000
-    for kind in ("malformed_json", "invalid_utf8", "unknown_actor", "conflicting_duplicate_id", "bad_timestamp",
+    for kind in ("malformed_json", "invalid_utf8", "invalid_id", "conflicting_duplicate_id", "bad_timestamp",
                  "missing_verb", "missing_actor", "exact_duplicates", "redelivered_records"):
         assert counts[kind] == d[kind], kind
         assert d[kind] >= 1, kind
@@ -530,7 +535,7 @@ def test_ingestion_of_the_generated_landing_reconciles_with_the_summary(tmp_path
     assert src["xapi_file"]["duplicate_files"] == d["redelivered_files"] == 1
     quarantined = {(source, reason): n for source, reason, n in out["quarantine"]}
     expected = {("xapi_file", k if k != "conflicting_duplicate_id" else "duplicate_id_conflict"): d[k]
-                for k in ("malformed_json", "invalid_utf8", "unknown_actor", "conflicting_duplicate_id",
+                for k in ("malformed_json", "invalid_utf8", "invalid_id", "conflicting_duplicate_id",
                           "bad_timestamp", "missing_verb", "missing_actor")}
     expected[("lms", "bad_csv_row")] = d["lms_bad_csv_rows"]
     expected[("credential_events", "unknown_event_type")] = d["event_unknown_type"]
