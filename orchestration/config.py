@@ -34,6 +34,9 @@ class Settings:
     lrs_password: str | None
     lrs_page_limit: int
     lrs_overlap_seconds: int
+    lrs_lookback_days: float
+    lrs_full_rescan_days: int
+    lrs_full_rescan: bool
     pseudonym_key: str | None
     demo: bool
     threads: int
@@ -115,6 +118,10 @@ def settings() -> Settings:
         lrs_password=_env("SKILLPATH_LRS_PASSWORD"),
         lrs_page_limit=int(_env("SKILLPATH_LRS_PAGE_LIMIT", "500")),
         lrs_overlap_seconds=int(_env("SKILLPATH_LRS_OVERLAP_SECONDS", "300")),
+        lrs_lookback_days=_non_negative("SKILLPATH_LRS_LOOKBACK_DAYS", float(_env("SKILLPATH_LRS_LOOKBACK_DAYS", "3"))),
+        lrs_full_rescan_days=_non_negative("SKILLPATH_LRS_FULL_RESCAN_DAYS",
+                                           int(_env("SKILLPATH_LRS_FULL_RESCAN_DAYS", "7"))),
+        lrs_full_rescan=_env("SKILLPATH_LRS_FULL_RESCAN", "0") in ("1", "true", "yes"),
         pseudonym_key=_env("SKILLPATH_PSEUDONYM_KEY"),
         demo=_env("SKILLPATH_DEMO", "0") in ("1", "true", "yes"),
         threads=int(_env("SKILLPATH_THREADS", str(min(os.cpu_count() or 2, 4)))),
@@ -126,6 +133,12 @@ def settings() -> Settings:
         expectations_dir=Path(_env("SKILLPATH_EXPECTATIONS_DIR", str(REPO_ROOT / "expectations"))).resolve(),
         default_account=_env("SKILLPATH_DEFAULT_ACCOUNT"),
     )
+
+
+def _non_negative(name: str, value):
+    if value < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value!r}")
+    return value
 
 
 def _date(value: str | None) -> dt.date | None:

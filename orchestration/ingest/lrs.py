@@ -9,10 +9,21 @@ connection errors and timeouts with exponential backoff.
 (source ``xapi_lrs``, ``source_ref`` = the page URL, ``content_sha256`` = sha256
 of the page body) and moves the cursor ``raw.lrs_cursor.last_stored`` (greatest
 ``stored`` seen) in that same transaction, so a crash never skips statements: the
-next run starts again after the last committed page. Each run asks for
-statements ``since`` the cursor minus ``SKILLPATH_LRS_OVERLAP_SECONDS``; the
-statements read again in that window are recognised by statement id + payload
-hash and counted as duplicates, not loaded twice.
+next run starts again after the last committed page.
+
+Each run asks for statements ``since`` the cursor minus a window: the larger of
+``SKILLPATH_LRS_OVERLAP_SECONDS`` and ``SKILLPATH_LRS_LOOKBACK_DAYS``. The
+look-back exists because some LRSs (Ralph 5.1) compare ``since`` with the
+statement ``timestamp`` rather than ``stored``: a statement stored late with an
+old timestamp (an offline client syncing days later) is only returned while its
+timestamp is inside the window. Beyond it, a full re-scan (no ``since``) every
+``SKILLPATH_LRS_FULL_RESCAN_DAYS`` days, or forced with
+``SKILLPATH_LRS_FULL_RESCAN=1``, reads everything again; only a re-scan that
+reached the last page is recorded (``raw.lrs_cursor.full_scan_started_at``), so
+an interrupted one is redone by the next run. Statements read again are
+recognised by statement id + payload hash (the DuckDB join of
+:func:`~orchestration.ingest.xapi.load_xapi_records`) and counted as
+duplicates, not loaded twice.
 
 The LRS answers with a page document ``{"statements": [...], "more": ...}``, not
 with the bytes each statement was sent with, so the raw bytes kept for a
@@ -198,10 +209,27 @@ def lrs_cursor_key(lrs_url: str) -> str:
     return strip_credentials(lrs_url).rstrip("/")
 
 
+class CursorState(NamedTuple):
+    """The ``raw.lrs_cursor`` row of one LRS (all naive UTC)."""
+
+    last_stored: dt.datetime | None            # greatest ``stored`` loaded
+    full_scan_started_at: dt.datetime | None   # start of the last full re-scan that completed
+    full_scan_finished_at: dt.datetime | None
+    full_scan_requested_at: dt.datetime | None  # a forced re-scan not completed since
+
+
+def read_cursor_state(con: duckdb.DuckDBPyConnection, lrs_url: str) -> CursorState | None:
+    """The cursor row of ``lrs_url``, None before the first committed page or full scan."""
+    row = con.execute(
+        "select last_stored, full_scan_started_at, full_scan_finished_at, full_scan_requested_at "
+        "from raw.lrs_cursor where lrs_url = ?",
+        [lrs_cursor_key(lrs_url)]).fetchone()
+    return CursorState(*row) if row else None
+
+
 def read_cursor(con: duckdb.DuckDBPyConnection, lrs_url: str) -> dt.datetime | None:
-    row = con.execute("select last_stored from raw.lrs_cursor where lrs_url = ?",
-                      [lrs_cursor_key(lrs_url)]).fetchone()
-    return row[0] if row else None
+    state = read_cursor_state(con, lrs_url)
+    return state.last_stored if state else None
 
 
 def _advance_cursor(con: duckdb.DuckDBPyConnection, key: str, stored: dt.datetime) -> None:
@@ -214,27 +242,87 @@ def _advance_cursor(con: duckdb.DuckDBPyConnection, key: str, stored: dt.datetim
     )
 
 
+def _request_full_scan(con: duckdb.DuckDBPyConnection, key: str, now: dt.datetime) -> None:
+    """Remember that a full re-scan was asked for, until one completes (committed at once)."""
+    con.execute(
+        "insert into raw.lrs_cursor (lrs_url, updated_at, full_scan_requested_at) values (?, ?, ?) "
+        "on conflict (lrs_url) do update set updated_at = excluded.updated_at, "
+        "full_scan_requested_at = coalesce(raw.lrs_cursor.full_scan_requested_at, excluded.full_scan_requested_at)",
+        [key, now, now],
+    )
+
+
+def _record_full_scan(con: duckdb.DuckDBPyConnection, key: str, started_at: dt.datetime) -> None:
+    """Note a full re-scan that read every page (one statement: committed or not at all)."""
+    now = utcnow()
+    con.execute(
+        "insert into raw.lrs_cursor (lrs_url, updated_at, full_scan_started_at, full_scan_finished_at) "
+        "values (?, ?, ?, ?) on conflict (lrs_url) do update set updated_at = excluded.updated_at, "
+        "full_scan_started_at = excluded.full_scan_started_at, "
+        "full_scan_finished_at = excluded.full_scan_finished_at, full_scan_requested_at = null",
+        [key, now, started_at, now],
+    )
+
+
+def full_scan_reason(state: CursorState | None, settings: Settings, now: dt.datetime) -> str | None:
+    """Why this run reads the whole LRS (no ``since``), or None for an incremental run.
+
+    ``first_run``: nothing loaded yet. ``forced``: ``SKILLPATH_LRS_FULL_RESCAN`` is
+    set, or was set on a run whose re-scan did not complete
+    (``full_scan_requested_at``). ``due``: ``SKILLPATH_LRS_FULL_RESCAN_DAYS`` > 0
+    and no full scan is on record, or the UTC date is at least that many days
+    after the date the last complete one started (dates, not durations: a daily
+    run a few seconds earlier than last week's still finds a 7-day re-scan due).
+    """
+    if state is None or state.last_stored is None:
+        return "first_run"
+    if settings.lrs_full_rescan or state.full_scan_requested_at is not None:
+        return "forced"
+    days = settings.lrs_full_rescan_days
+    if days > 0 and (state.full_scan_started_at is None
+                     or (now.date() - state.full_scan_started_at.date()).days >= days):
+        return "due"
+    return None
+
+
+def read_window(settings: Settings) -> dt.timedelta:
+    """How far before the cursor an incremental run reads again: overlap or look-back, the larger."""
+    return max(dt.timedelta(seconds=settings.lrs_overlap_seconds),
+               dt.timedelta(days=settings.lrs_lookback_days))
+
+
 def extract_lrs(con: duckdb.DuckDBPyConnection, settings: Settings,
                 progress: Callable[[int], None] | None = None, *,
                 client: LrsClient | None = None) -> dict:
-    """Load every statement the LRS stored since the last run (minus the overlap window).
+    """Load every statement the LRS stored since the last run (minus the read window), or,
+    when a full re-scan is due or forced, every statement it holds.
 
     ``progress``, when given, is called with the number of statements of each
     page fetched (an "advance by n" callback). ``client`` overrides the client
     built from ``settings`` (timeouts, retries). Empty pages are fetched but
     not recorded in the manifest. Returns counts: ``pages`` (HTTP pages
     fetched), ``pages_loaded``, ``read``, ``loaded``, ``duplicate``,
-    ``quarantined``, plus ``since`` and ``cursor`` (ISO strings or None).
+    ``quarantined``, plus ``since`` and ``cursor`` (ISO strings or None),
+    ``full_scan`` (bool) and ``full_scan_reason`` (``first_run`` / ``forced`` /
+    ``due``, or None).
     """
     if not settings.lrs_url:
         raise ConfigError("SKILLPATH_LRS_URL is not set: no LRS to extract from.")
     key = lrs_cursor_key(settings.lrs_url)
-    cursor = read_cursor(con, settings.lrs_url)
-    since = cursor - dt.timedelta(seconds=settings.lrs_overlap_seconds) if cursor else None
+    started_at = utcnow()
+    if settings.lrs_full_rescan:  # kept until a re-scan completes: an interrupted one is redone
+        _request_full_scan(con, key, started_at)
+    state = read_cursor_state(con, settings.lrs_url)
+    reason = full_scan_reason(state, settings, started_at)
+    since = None if reason else state.last_stored - read_window(settings)
     if client is None:
         client = LrsClient(settings.lrs_url, settings.lrs_username, settings.lrs_password,
                            limit=settings.lrs_page_limit)
     totals = {"pages": 0, "pages_loaded": 0, "read": 0, "loaded": 0, "duplicate": 0, "quarantined": 0}
+    detail = {"since": format_since(since) if since else None}
+    if reason:
+        detail["full_scan"] = reason
+    log.info("LRS %s: %s", key, f"full re-scan ({reason})" if reason else f"since {detail['since']}")
     with client:
         for page in client.statements(since=since):
             totals["pages"] += 1
@@ -242,7 +330,6 @@ def extract_lrs(con: duckdb.DuckDBPyConnection, settings: Settings,
                 progress(len(page.statements))
             if not page.statements:
                 continue
-            detail = {"since": format_since(since) if since else None}
             with RawLoad(con, SOURCE, page.url, sha256_bytes(page.body), detail=detail) as load:
                 load_xapi_records(con, enumerate(page.statements, start=1), load=load)
                 if page.max_stored is not None:
@@ -252,7 +339,11 @@ def extract_lrs(con: duckdb.DuckDBPyConnection, settings: Settings,
             totals["loaded"] += load.loaded
             totals["duplicate"] += load.duplicate
             totals["quarantined"] += load.quarantined
+    if reason:  # every page was read: only now is the re-scan complete
+        _record_full_scan(con, key, started_at)
     cursor = read_cursor(con, settings.lrs_url)
-    totals["since"] = format_since(since) if since else None
+    totals["since"] = detail["since"]
     totals["cursor"] = format_since(cursor) if cursor else None
+    totals["full_scan"] = reason is not None
+    totals["full_scan_reason"] = reason
     return totals

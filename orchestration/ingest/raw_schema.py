@@ -190,6 +190,11 @@ create table if not exists raw.lrs_cursor (
     last_stored timestamp,              -- greatest 'stored' seen
     updated_at timestamp not null
 );
+-- full re-scans of the LRS (no 'since', docs/lrs.md): when the last complete one started (everything the
+-- LRS stored before then has been read) and finished; when one was requested that has not completed since
+alter table raw.lrs_cursor add column if not exists full_scan_started_at timestamp;
+alter table raw.lrs_cursor add column if not exists full_scan_finished_at timestamp;
+alter table raw.lrs_cursor add column if not exists full_scan_requested_at timestamp;
 """
 
 

@@ -136,6 +136,9 @@ def configure(monkeypatch, url: str, username: str, password: str, limit: int = 
     monkeypatch.setenv("SKILLPATH_LRS_PASSWORD", password)
     monkeypatch.setenv("SKILLPATH_LRS_PAGE_LIMIT", str(limit))
     monkeypatch.setenv("SKILLPATH_LRS_OVERLAP_SECONDS", str(OVERLAP))
+    # These tests check the overlap alone; the look-back window and full re-scans of
+    # late statements are tested in test_lrs_rescan.py.
+    monkeypatch.setenv("SKILLPATH_LRS_LOOKBACK_DAYS", "0")
 
 
 class FaultProxy:
