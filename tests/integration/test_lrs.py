@@ -26,7 +26,8 @@ import requests
 from orchestration.config import settings
 from orchestration.ingest.lrs import LrsAuthError, LrsClient, LrsError, extract_lrs, read_cursor
 from orchestration.ingest.raw_schema import connect_raw
-from orchestration.ingest.rawstore import reconciliation
+from orchestration.ingest.rawstore import RawLoad, reconciliation
+from orchestration.ingest.xapi import load_xapi_records
 from tests.support.ralph import (  # noqa: F401 (fixtures)
     RalphLrs,
     fixture_ralph_credentials,
@@ -228,10 +229,10 @@ def proxied_client(proxy: FaultProxy, lrs: RalphLrs, **kw) -> LrsClient:
 
 def test_pages_cursor_overlap_and_reruns(ralph_lrs, lake, monkeypatch):
     configure(monkeypatch, ralph_lrs.url, ralph_lrs.username, ralph_lrs.password)
-    unknown = frozenset(range(0, 200, 10))           # 20 unknown actors, long before the overlap window
+    unknown = frozenset(range(0, 200, 10))           # 20 actors without an LMS user: learners all the same
     first = batch(2500, utcnow() - dt.timedelta(seconds=1), unknown)
     assert post_statements(ralph_lrs, first) == [s["id"] for s in first]
-    known_ids = {s["id"] for i, s in enumerate(first) if i not in unknown}
+    known_ids = {s["id"] for s in first}
 
     seen = []
     r1 = extract_lrs(lake, settings(), progress=seen.append)
@@ -241,27 +242,26 @@ def test_pages_cursor_overlap_and_reruns(ralph_lrs, lake, monkeypatch):
     assert r1["pages"] == expected_pages(2500, 100) == 26   # 25 full pages and Ralph's final empty one
     assert r1["pages_loaded"] == 25
     assert sum(seen) == 2500 and len(seen) == 26
-    assert (r1["read"], r1["loaded"], r1["duplicate"], r1["quarantined"]) == (2500, 2480, 0, 20)
+    assert (r1["read"], r1["loaded"], r1["duplicate"], r1["quarantined"]) == (2500, 2500, 0, 0)
     ids = statement_ids(lake)
-    assert len(ids) == 2480 and set(ids) == known_ids
+    assert len(ids) == 2500 and set(ids) == known_ids
     assert lake.execute(
         "select count(*), count(distinct source_ref), sum(records_read) from raw.load_manifest "
         "where source = 'xapi_lrs' and status = 'loaded'").fetchone() == (25, 25, 2500)
-    quarantined = lake.execute("select reason, raw_record from raw.quarantine where source = 'xapi_lrs'").fetchall()
-    assert {r for r, _ in quarantined} == {"unknown_actor"}
-    assert sorted(orjson.loads(raw)["id"] for _, raw in quarantined) == sorted(first[i]["id"] for i in unknown)
+    ghosts = lake.execute("select statement_id from raw.xapi_statements where actor_account_name like 'ghost-%'")
+    assert sorted(r[0] for r in ghosts.fetchall()) == sorted(first[i]["id"] for i in unknown)
 
     # 300 more; the overlap window re-reads the newest statements of the first batch.
     second = batch(300, utcnow())
     post_statements(ralph_lrs, second)
     since2 = cursor1 - dt.timedelta(seconds=OVERLAP)
     overlap = sum(naive_utc(s["timestamp"]) > since2 for s in first)
-    assert 0 < overlap < 2500 - len(unknown)
+    assert 0 < overlap < 2500
     r2 = extract_lrs(lake, settings())
     assert naive_utc(r2["since"]) == since2
     assert (r2["read"], r2["loaded"], r2["duplicate"], r2["quarantined"]) == (300 + overlap, 300, overlap, 0)
     ids = statement_ids(lake)
-    assert len(ids) == 2780 and set(ids) == known_ids | {s["id"] for s in second}
+    assert len(ids) == 2800 and set(ids) == known_ids | {s["id"] for s in second}
     cursor2 = read_cursor(lake, ralph_lrs.url)
     assert cursor2 == max_stored(ralph_lrs) and cursor2 > cursor1
 
@@ -270,7 +270,7 @@ def test_pages_cursor_overlap_and_reruns(ralph_lrs, lake, monkeypatch):
     again = sum(naive_utc(s["timestamp"]) > since3 for s in first + second)
     r3 = extract_lrs(lake, settings())
     assert (r3["read"], r3["loaded"], r3["duplicate"], r3["quarantined"]) == (again, 0, again, 0)
-    assert len(statement_ids(lake)) == 2780
+    assert len(statement_ids(lake)) == 2800
     assert read_cursor(lake, ralph_lrs.url) == cursor2
     assert all(row["balanced"] for row in reconciliation(lake))
 
@@ -360,10 +360,36 @@ def test_an_empty_lrs_loads_nothing(ralph_lrs, lake, monkeypatch):
 
 
 def test_a_quarantined_statement_read_again_in_the_overlap_is_a_duplicate(ralph_lrs, lake, monkeypatch):
-    posted = batch(10, utcnow(), unknown=frozenset({3}))
+    posted = batch(10, utcnow())
     post_statements(ralph_lrs, posted)
+    # statement 3's id was loaded from a file before, with another verb: the LRS's copy conflicts
+    earlier = {**posted[3], "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"}}
+    with RawLoad(lake, "xapi_file", "xapi/earlier.ndjson", "x") as load:
+        load_xapi_records(lake, [(1, orjson.dumps(earlier))], load=load)
     configure(monkeypatch, ralph_lrs.url, ralph_lrs.username, ralph_lrs.password)
     assert extract_lrs(lake, settings())["quarantined"] == 1
+    assert lake.execute("select reason from raw.quarantine").fetchall() == [("duplicate_id_conflict",)]
     again = extract_lrs(lake, settings())              # all 10 are inside the overlap window
     assert (again["read"], again["loaded"], again["duplicate"], again["quarantined"]) == (10, 0, 10, 0)
     assert lake.execute("select count(*) from raw.quarantine").fetchone() == (1,)
+
+
+def test_an_lrs_without_any_lms_roster_loads_every_statement(ralph_lrs, home, monkeypatch):
+    """An xAPI-only deployment: no LMS export at all, every actor kind becomes a learner's statement."""
+    con = connect_raw(home / "lake.duckdb")
+    try:
+        posted = batch(120, utcnow(), unknown=frozenset(range(0, 120, 7)))
+        post_statements(ralph_lrs, posted)
+        configure(monkeypatch, ralph_lrs.url, ralph_lrs.username, ralph_lrs.password)
+        result = extract_lrs(con, settings())
+        assert con.execute("select count(*) from raw.lms_users").fetchone() == (0,)
+        assert (result["read"], result["loaded"], result["duplicate"], result["quarantined"]) == (120, 120, 0, 0)
+        kinds = con.execute(
+            "select count(actor_account_name), count(actor_mbox), count(actor_mbox_sha1sum) "
+            "from raw.xapi_statements").fetchone()
+        expected = (sum(1 for s in posted if "account" in s["actor"]), sum(1 for s in posted if "mbox" in s["actor"]),
+                    sum(1 for s in posted if "mbox_sha1sum" in s["actor"]))
+        assert kinds == expected and all(expected)
+        assert all(row["balanced"] for row in reconciliation(con))
+    finally:
+        con.close()
