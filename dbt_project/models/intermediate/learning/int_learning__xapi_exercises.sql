@@ -11,7 +11,8 @@
                         grouping activity, else the first parent activity
       chapter activity  the first parent activity when it is not the course activity,
                         else the course activity itself (a course in one chapter)
-    The placement most statements give wins (ties: the smallest ids). A chapter
+    The placement most statements give wins (ties: the smallest ids); statements
+    that name no context count only when none does. A chapter
     activity that is an LMS chapter's activity places the exercise in that chapter
     (and its course); a course activity that is an LMS course's activity places a
     derived chapter in that course. Otherwise the chapter and course ids are the
@@ -128,7 +129,12 @@ best_placement as (
             placements.*,
             row_number() over (
                 partition by activity_id
-                order by statement_count desc, coalesce(course_activity_id, ''), coalesce(chapter_activity_id, '')
+                -- statements that name no context do not outvote those that do
+                order by
+                    case when course_activity_id is null then 1 else 0 end,
+                    statement_count desc,
+                    coalesce(course_activity_id, ''),
+                    coalesce(chapter_activity_id, '')
             ) as _rank
         from placements
     ) as ranked
