@@ -30,6 +30,7 @@ from orchestration.ingest.xapi import (
     BatchWriter,
     Rejected,
     canonical_sha256,
+    check_timestamp,
     gc_paused,
     parse_json_record,
     parse_timestamp,
@@ -85,6 +86,7 @@ def parse_event(record_no: int, raw: bytes) -> tuple:
         occurred_at = parse_timestamp(ev.get("occurred_at"))
     except (ValueError, TypeError) as exc:
         raise Rejected("bad_timestamp", f"occurred_at: {exc}") from None
+    check_timestamp(occurred_at, "occurred_at")
     verifier = ev.get("verifier")
     verifier = verifier if isinstance(verifier, dict) else {}
     consented = verifier.get("consented")
@@ -120,6 +122,9 @@ def _body(con: duckdb.DuckDBPyConnection):
                     row = parse_event(record_no, raw)
                 except Rejected as rej:
                     load.quarantine(record_no, rej.reason, rej.detail, raw)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one record never stops a load
+                    load.quarantine(record_no, "ingest_error", f"{type(exc).__name__}: {exc}", raw)
                     continue
                 writer.add(row)
             writer.close()
