@@ -171,7 +171,7 @@ def check_result(result) -> None:
     """Rejected ``invalid_result`` when a statement's ``result`` breaks xAPI 1.0.3.
 
     ``result`` must be an object; ``success`` / ``completion`` booleans; ``score`` an
-    object of numbers with ``scaled`` in [-1, 1], ``min < max`` and ``raw`` between
+    object of numbers with ``scaled`` in [-1, 1], ``min <= max`` and ``raw`` between
     them; ``duration`` a string. ``null`` counts as absent. Values the marts cannot
     hold (beyond ``MAX_RESULT_MAGNITUDE``) are rejected too.
     """
@@ -200,8 +200,10 @@ def check_result(result) -> None:
     raw, low, high = (_score_number(score, k) for k in ("raw", "min", "max"))
     if scaled is not None and not -1 <= scaled <= 1:
         raise Rejected("invalid_result", f"result.score.scaled {scaled!r} is outside [-1, 1]")
-    if low is not None and high is not None and not low < high:
-        raise Rejected("invalid_result", f"result.score.min {low!r} is not below max {high!r}")
+    # xAPI wants min < max; min = max (Open edX sends 0 / 0 for problems worth no points) is
+    # tolerated: the marts count no points for it and divide by max - min only when it is positive
+    if low is not None and high is not None and low > high:
+        raise Rejected("invalid_result", f"result.score.min {low!r} is above max {high!r}")
     if raw is not None and ((low is not None and raw < low) or (high is not None and raw > high)):
         raise Rejected("invalid_result", f"result.score.raw {raw!r} is outside [min {low!r}, max {high!r}]")
 
