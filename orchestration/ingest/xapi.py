@@ -119,19 +119,20 @@ class Rejected(Exception):
 def parse_timestamp(value) -> dt.datetime:
     """An ISO 8601 date-time as a naive UTC datetime (no offset = UTC); ValueError otherwise.
 
-    RFC 3339 lower-case ``t`` / ``z`` are accepted; a value that cannot be expressed in
-    UTC (``9999-12-31T23:00:00-05:00``) is a ValueError, not an OverflowError.
+    RFC 3339 lower-case ``t`` / ``z`` are accepted. A value that cannot be expressed in
+    UTC (``9999-12-31T23:00:00-05:00``, ``0001-01-01T00:00:00+05:30``) is clamped to
+    ``datetime.max`` / ``datetime.min``, which :func:`check_timestamp` then rejects.
     """
     if not isinstance(value, str) or len(value) < 16:
         raise ValueError(f"not an ISO 8601 date-time: {value!r}")
     if value[-1] == "z":
         value = value[:-1] + "Z"
-    try:
-        ts = dt.datetime.fromisoformat(value)
-        if ts.tzinfo is not None:
+    ts = dt.datetime.fromisoformat(value)
+    if ts.tzinfo is not None:
+        try:
             ts = ts.astimezone(_UTC).replace(tzinfo=None)
-    except OverflowError:
-        raise ValueError(f"date-time out of range in UTC: {value[:100]!r}") from None
+        except OverflowError:
+            ts = dt.datetime.max if ts.year == dt.MAXYEAR else dt.datetime.min
     return ts
 
 
@@ -151,9 +152,10 @@ def check_timestamp(ts: dt.datetime | None, what: str, latest: dt.datetime | Non
     if latest is None:
         latest = dt.datetime.now(_UTC).replace(tzinfo=None) + max_future()
     if ts < TIMESTAMP_FLOOR or ts > latest:
+        shown = "beyond what UTC can hold" if ts in (dt.datetime.min, dt.datetime.max) else f"{ts.isoformat()} UTC"
         raise Rejected("implausible_timestamp",
-                       f"{what} {ts.isoformat()} is outside the plausible window "
-                       f"[{TIMESTAMP_FLOOR.date().isoformat()}, load time + {max_future()}]")
+                       f"{what} {shown} is outside the plausible window [{TIMESTAMP_FLOOR.date().isoformat()}, "
+                       f"load time + {max_future().total_seconds() / 3600:g} h]")
 
 
 def _score_number(score: dict, key: str) -> float | None:
