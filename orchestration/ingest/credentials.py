@@ -97,29 +97,18 @@ def _records(path: Path) -> Iterator[_Record]:
     if suffix == ".json":
         data = path.read_bytes()
         body = data.removeprefix(BOM).strip()
+        if body[:1] == b"[":
+            # an array: each element is read from its own bytes (kept verbatim), so one broken
+            # element is one quarantined record and its neighbours load
+            for i, raw in enumerate(split_json_array(body), start=1):
+                yield _element_record(i, raw)
+            return
         try:
             value = _json_value(_decode(data).encode())
         except fmt.Rejected as exc:
-            if exc.reason in ("malformed_json", "invalid_utf8") and body[:1] == b"[":
-                # one broken element: the others still load, each from its own bytes
-                for i, raw in enumerate(split_json_array(body), start=1):
-                    yield _element_record(i, raw)
-                return
             yield _Record(1, data, "error", exc)
             return
-        if isinstance(value, list):
-            elements = None
-            for i, item in enumerate(value, start=1):
-                try:
-                    raw = orjson.dumps(item)
-                except orjson.JSONEncodeError:  # nested too deeply to re-serialise: its bytes as sent
-                    elements = elements if elements is not None else list(split_json_array(body))
-                    yield _Record(i, elements[i - 1] if i <= len(elements) else b"", "error", fmt.Rejected(
-                        "too_deeply_nested", "JSON nested too deeply to process"))
-                    continue
-                yield _Record(i, raw, "jwt", item) if isinstance(item, str) else _Record(i, raw, "json", item)
-        else:
-            yield _Record(1, data, "jwt" if isinstance(value, str) else "json", value)
+        yield _Record(1, data, "jwt" if isinstance(value, str) else "json", value)
         return
     with open(path, "rb") as fh:
         for line_no, line in enumerate(fh, start=1):

@@ -101,7 +101,9 @@ def test_timestamps_beyond_utc_and_deep_nesting_are_quarantined_not_raised(lake)
         line(event(2, extra=nested(300))),
         line(event(3)),
     ]))
-    write(landing / "credentials" / "deep.json", json.dumps([{"type": "x", "deep": nested(300)}]))
+    issuer = {"@context": "https://w3id.org/openbadges/v2", "type": "Issuer", "id": "https://org.example/i"}
+    write(landing / "credentials" / "deep.json", json.dumps([{**issuer, "deep": nested(300)}]))
+    write(landing / "credentials" / "deeper.json", line(issuer)[:-1] + b', "deep": ' + b"[" * 1100 + b"]" * 1100 + b"}")
     [res] = ingest_xapi_files(con, landing)
     assert (res["records_read"], res["records_loaded"], res["records_quarantined"]) == (4, 1, 3)
     assert reasons(con, "xapi/a.ndjson") == [(1, "implausible_timestamp"), (2, "too_deeply_nested"),
@@ -110,6 +112,7 @@ def test_timestamps_beyond_utc_and_deep_nesting_are_quarantined_not_raised(lake)
     assert reasons(con, "credential_events/e.ndjson") == [(1, "implausible_timestamp"), (2, "too_deeply_nested")]
     ingest_credentials(con, landing)
     assert reasons(con, "credentials/deep.json") == [(1, "too_deeply_nested")]
+    assert reasons(con, "credentials/deeper.json") == [(1, "too_deeply_nested")]
     assert q(con, "select event_id from raw.credential_events") == [("ev-3",)]
     assert balanced(con)
 
