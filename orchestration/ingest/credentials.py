@@ -113,6 +113,8 @@ def _records(path: Path) -> Iterator[_Record]:
     with open(path, "rb") as fh:
         for line_no, line in enumerate(fh, start=1):
             raw = line.rstrip(b"\r\n")
+            if line_no == 1:  # a byte-order mark is not part of the first record
+                raw = raw.removeprefix(BOM)
             if not raw.strip():
                 continue
             try:
