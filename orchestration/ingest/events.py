@@ -34,6 +34,7 @@ from orchestration.ingest.xapi import (
     gc_paused,
     parse_json_record,
     parse_timestamp,
+    timestamp_window,
 )
 
 SOURCE = "credential_events"
@@ -115,7 +116,7 @@ def _body(con: duckdb.DuckDBPyConnection):
                                   "credential_events/ takes *.ndjson, *.jsonl (optionally .gz)")
             return
         writer = BatchWriter(con, load, "credential_events", "event_id", _SCHEMA, "event")
-        with gc_paused():
+        with gc_paused(), timestamp_window():
             for record_no, raw in _records(load, path):
                 load.read += 1
                 try:

@@ -11,11 +11,11 @@ on ``statement_id`` (never a Python set of the whole history).
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import gc
 import hashlib
-import math
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -142,15 +142,35 @@ def max_future() -> dt.timedelta:
     return dt.timedelta(hours=float(hours) if hours else MAX_FUTURE_HOURS)
 
 
+def latest_plausible() -> dt.datetime:
+    """The latest plausible timestamp now: the load time plus :func:`max_future` (naive UTC)."""
+    return dt.datetime.now(_UTC).replace(tzinfo=None) + max_future()
+
+
+_LATEST: contextvars.ContextVar[dt.datetime | None] = contextvars.ContextVar("skillpath_latest", default=None)
+
+
+@contextmanager
+def timestamp_window() -> Iterator[None]:
+    """Fix the latest plausible timestamp for a bulk load (reading the clock and the setting
+    once, not per record)."""
+    token = _LATEST.set(latest_plausible())
+    try:
+        yield
+    finally:
+        _LATEST.reset(token)
+
+
 def check_timestamp(ts: dt.datetime | None, what: str, latest: dt.datetime | None = None) -> None:
     """Rejected ``implausible_timestamp`` unless ``TIMESTAMP_FLOOR <= ts <= latest``.
 
-    ``latest`` defaults to now (the load) plus :func:`max_future`.
+    ``latest`` defaults to the one fixed by :func:`timestamp_window`, else
+    :func:`latest_plausible`.
     """
     if ts is None:
         return
     if latest is None:
-        latest = dt.datetime.now(_UTC).replace(tzinfo=None) + max_future()
+        latest = _LATEST.get() or latest_plausible()
     if ts < TIMESTAMP_FLOOR or ts > latest:
         shown = "beyond what UTC can hold" if ts in (dt.datetime.min, dt.datetime.max) else f"{ts.isoformat()} UTC"
         raise Rejected("implausible_timestamp",
@@ -158,15 +178,28 @@ def check_timestamp(ts: dt.datetime | None, what: str, latest: dt.datetime | Non
                        f"load time + {max_future().total_seconds() / 3600:g} h]")
 
 
-def _score_number(score: dict, key: str) -> float | None:
-    value = score.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Rejected("invalid_result", f"result.score.{key} is not a number: {str(value)[:100]!r}")
-    if not math.isfinite(value) or abs(value) > MAX_RESULT_MAGNITUDE:
-        raise Rejected("invalid_result", f"result.score.{key} {value!r} is beyond {MAX_RESULT_MAGNITUDE:g}")
-    return float(value)
+def _invalid_score(score: dict) -> str | None:
+    """Why a result's ``score`` object breaks xAPI 1.0.3 (or the marts' range), else None."""
+    values = {}
+    for key in ("scaled", "raw", "min", "max"):
+        value = score.get(key)
+        if value is None:
+            continue
+        if type(value) is not float and type(value) is not int:  # bool is not a number here
+            return f"result.score.{key} is not a number: {str(value)[:100]!r}"
+        if not -MAX_RESULT_MAGNITUDE <= value <= MAX_RESULT_MAGNITUDE:  # also false for NaN
+            return f"result.score.{key} {value!r} is beyond {MAX_RESULT_MAGNITUDE:g}"
+        values[key] = value
+    scaled, raw, low, high = (values.get(k) for k in ("scaled", "raw", "min", "max"))
+    if scaled is not None and not -1 <= scaled <= 1:
+        return f"result.score.scaled {scaled!r} is outside [-1, 1]"
+    # xAPI wants min < max; min = max (Open edX sends 0 / 0 for problems worth no points) is
+    # tolerated: the marts count no points for it and divide by max - min only when it is positive
+    if low is not None and high is not None and low > high:
+        return f"result.score.min {low!r} is above max {high!r}"
+    if raw is not None and ((low is not None and raw < low) or (high is not None and raw > high)):
+        return f"result.score.raw {raw!r} is outside [min {low!r}, max {high!r}]"
+    return None
 
 
 def check_result(result) -> None:
@@ -179,35 +212,26 @@ def check_result(result) -> None:
     """
     if result is None:
         return
-    if not isinstance(result, dict):
+    if type(result) is not dict:
         raise Rejected("invalid_result", f"result is not an object: {type(result).__name__}")
-    for key in ("success", "completion"):
-        value = result.get(key)
-        if value is not None and not isinstance(value, bool):
+    get = result.get
+    success, completion, duration, score = get("success"), get("completion"), get("duration"), get("score")
+    for key, value in (("success", success), ("completion", completion)):
+        if value is not None and type(value) is not bool:
             raise Rejected("invalid_result", f"result.{key} is not a boolean: {str(value)[:100]!r}")
-    duration = result.get("duration")
     if duration is not None:
-        if not isinstance(duration, str):
+        if type(duration) is not str:
             raise Rejected("invalid_result", f"result.duration is not a string: {str(duration)[:100]!r}")
         seconds = _duration_seconds(duration)
         if seconds is not None and not seconds <= MAX_RESULT_MAGNITUDE:
             raise Rejected("invalid_result", f"result.duration {duration[:100]!r} is beyond "
                                              f"{MAX_RESULT_MAGNITUDE:g} seconds")
-    score = result.get("score")
-    if score is None:
-        return
-    if not isinstance(score, dict):
-        raise Rejected("invalid_result", f"result.score is not an object: {type(score).__name__}")
-    scaled = _score_number(score, "scaled")
-    raw, low, high = (_score_number(score, k) for k in ("raw", "min", "max"))
-    if scaled is not None and not -1 <= scaled <= 1:
-        raise Rejected("invalid_result", f"result.score.scaled {scaled!r} is outside [-1, 1]")
-    # xAPI wants min < max; min = max (Open edX sends 0 / 0 for problems worth no points) is
-    # tolerated: the marts count no points for it and divide by max - min only when it is positive
-    if low is not None and high is not None and low > high:
-        raise Rejected("invalid_result", f"result.score.min {low!r} is above max {high!r}")
-    if raw is not None and ((low is not None and raw < low) or (high is not None and raw > high)):
-        raise Rejected("invalid_result", f"result.score.raw {raw!r} is outside [min {low!r}, max {high!r}]")
+    if score is not None:
+        if type(score) is not dict:
+            raise Rejected("invalid_result", f"result.score is not an object: {type(score).__name__}")
+        problem = _invalid_score(score)
+        if problem is not None:
+            raise Rejected("invalid_result", problem)
 
 
 def parse_duration(value) -> float | None:
@@ -593,7 +617,7 @@ def load_xapi_records(con: duckdb.DuckDBPyConnection, records: Iterable[tuple[in
     if actors is None:
         actors = actor_index(con)
     writer = BatchWriter(con, load, "xapi_statements", "statement_id", _SCHEMA, "statement")
-    with gc_paused():
+    with gc_paused(), timestamp_window():
         for record_no, raw in records:
             load.read += 1
             try:
