@@ -335,6 +335,9 @@ def _load_collections(load: RawLoad, path: Path) -> None:
         if not position.isdigit():
             load.quarantine(line_no, "bad_csv_row", f"position {position!r} is not a whole number", raw)
             continue
+        if int(position) > 2**31 - 1:
+            load.quarantine(line_no, "value_out_of_range", f"position {position[:100]!r} is beyond 2^31 - 1", raw)
+            continue
         rows.append((line_no, tuple(row.get(c) for c in COLLECTION_COLUMNS), line))
     conflicting, duplicate = key_conflicts(rows, key=lambda r: (r[1][0], r[1][3]), values=lambda r: r[1])
     out = _Rows(load)

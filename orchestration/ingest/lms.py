@@ -88,6 +88,10 @@ def _load_csv(con: duckdb.DuckDBPyConnection, load: RawLoad, path: Path, table: 
         if missing:
             load.quarantine(line_no, "missing_key", f"empty key column(s): {', '.join(missing)}", raw)
             continue
+        problem = out_of_range(columns, values)
+        if problem:
+            load.quarantine(line_no, "value_out_of_range", problem, raw)
+            continue
         rows.append((line_no, *values, raw.decode("utf-8")))
     rows = _without_key_repeats(load, rows, [1 + i for i in key_pos])
     if rows:
@@ -106,6 +110,26 @@ def _load_csv(con: duckdb.DuckDBPyConnection, load: RawLoad, path: Path, table: 
         finally:
             con.unregister("_lms_batch")
         load.loaded += len(rows)
+
+
+#: numeric columns and the magnitude their staging / mart types hold (integer positions,
+#: max_points summed as decimal(38, 10)); text that is not a number is left to staging
+NUMERIC_LIMITS = {"position": 2**31 - 1, "max_points": 1e12}
+
+
+def out_of_range(columns: tuple[str, ...], values: list[str]) -> str | None:
+    """Why a numeric value is beyond what staging and the marts hold (or not finite), else None."""
+    for column, value in zip(columns, values, strict=True):
+        limit = NUMERIC_LIMITS.get(column)
+        if limit is None or not value.strip():
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if not -limit <= number <= limit:  # also false for nan
+            return f"{column} {value.strip()[:100]!r} is beyond {limit:g}"
+    return None
 
 
 def _without_key_repeats(load: RawLoad, rows: list[tuple], key_cols: list[int]) -> list[tuple]:

@@ -419,3 +419,26 @@ def test_load_file_once_notes_are_per_source(home, monkeypatch):
     summary = ingest_landing(settings(), include_lrs=False)
     assert summary["notes"] == ["credential_events: credential_events/e.ndjson quarantined as ingest_error: "
                                 "ValueError: broken body"]
+
+
+def test_numbers_beyond_what_staging_and_the_marts_hold_are_quarantined(home):
+    con = connect_raw(home / "lake.duckdb")
+    landing = home / "landing"
+    write(landing / "lms" / "exercises.csv",
+          "exercise_id,chapter_id,exercise_title,position,activity_id,max_points\n"
+          "e1,ch1,A,1,urn:e1,10\n"
+          "e2,ch1,B,2,urn:e2,1e308\n"              # 3 max_points beyond 1e12
+          "e3,ch1,C,99999999999,urn:e3,1\n"        # 4 position beyond an integer
+          "e4,ch1,D,x,urn:e4,nan\n"                # 5 nan is not a number the marts hold
+          "e5,ch1,E,first,urn:e5,ten\n")           # 6 text: left to staging (null there)
+    write(landing / "credentials" / "collections.csv",
+          "collection_id,collection_name,position,achievement_id\nc1,One,99999999999,urn:a\nc1,One,1,urn:b\n")
+    ingest_lms(con, landing)
+    ingest_credentials(con, landing)
+    assert q(con, "select source_ref, record_no, reason from raw.quarantine order by 1, 2") == [
+        ("credentials/collections.csv", 2, "value_out_of_range"),
+        ("lms/exercises.csv", 3, "value_out_of_range"), ("lms/exercises.csv", 4, "value_out_of_range"),
+        ("lms/exercises.csv", 5, "value_out_of_range")]
+    assert q(con, "select exercise_id from raw.lms_exercises order by 1") == [("e1",), ("e5",)]
+    assert balanced(con)
+    con.close()
