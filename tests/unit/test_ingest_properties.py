@@ -280,6 +280,7 @@ def _bad_collection_rows() -> list:
         lambda: f",One,1,urn:ach:{uid()}".encode(),
         lambda: f"k{uid()},One,first,urn:x".encode(),
         lambda: f'k{uid()},"Unclosed,1,urn:x'.encode(),
+        lambda: f"k{uid()},One,99999999999,urn:x".encode(),
     ]
 
 
