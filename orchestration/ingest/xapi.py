@@ -713,17 +713,20 @@ def _statements_array(doc: bytes) -> bytes | None:
     """The raw bytes of the top-level ``"statements"`` array of an LRS page object."""
     depth = 0
     key = False
+    begin = None
     for m in _ARRAY_TOKEN.finditer(doc):
         c = doc[m.start()]
         if c == _QUOTE:
             key = depth == 1 and m.group() == b'"statements"'
             continue
         if c in _OPEN:
-            if depth == 1 and key and c == ord("["):
-                return doc[m.start():]
+            if depth == 1 and key and c == ord("[") and begin is None:
+                begin = m.start()
             depth += 1
         elif c in _CLOSE:
             depth -= 1
+            if begin is not None and depth == 1:
+                return doc[begin:m.end()]
         key = False
     return None
 

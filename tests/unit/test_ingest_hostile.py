@@ -442,3 +442,14 @@ def test_numbers_beyond_what_staging_and_the_marts_hold_are_quarantined(home):
     assert q(con, "select exercise_id from raw.lms_exercises order by 1") == [("e1",), ("e5",)]
     assert balanced(con)
     con.close()
+
+
+def test_lrs_page_file_with_a_statement_too_deep_to_reserialise(lake):
+    con, landing = lake
+    deep = line(stmt(2))[:-1] + b', "deep": ' + b"[" * 300 + b"]" * 300 + b"}"
+    page = b'{"more": "statements", "statements": [' + line(stmt(1)) + b", " + deep + b", " + line(stmt(3)) + b"]}"
+    write(landing / "xapi" / "page.json", page)
+    [res] = ingest_xapi_files(con, landing)
+    assert (res["records_read"], res["records_loaded"], res["quarantine_reasons"]) == (
+        3, 2, {"too_deeply_nested": 1})
+    assert q(con, "select raw_record from raw.quarantine") == [(deep,)]
