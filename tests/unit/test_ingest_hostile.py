@@ -12,6 +12,7 @@ import pytest
 
 from orchestration.config import settings
 from orchestration.ingest import xapi
+from orchestration.ingest._credential_formats import parse_datetime
 from orchestration.ingest._csv import csv_records, parse_csv_row
 from orchestration.ingest.credentials import ingest_credentials
 from orchestration.ingest.events import ingest_credential_events
@@ -322,6 +323,7 @@ def test_lower_case_t_and_z_are_valid_everywhere(lake):
     assert q(con, "select occurred_at from raw.credential_events") == [(dt.datetime(2024, 5, 1, 10),)]
     assert parse_timestamp("2024-03-01t10:00:00.5z") == dt.datetime(2024, 3, 1, 10, 0, 0, 500000)
     assert parse_stored("2024-03-01t10:00:00z") == dt.datetime(2024, 3, 1, 10)
+    assert parse_datetime("2024-01-15t09:30:00.5z") == dt.datetime(2024, 1, 15, 9, 30, 0, 500000)  # credentials
     # an implausible stored never moves the LRS cursor
     assert parse_stored("9999-12-31T00:00:00Z") is None and parse_stored("9999-12-31T23:00:00-05:00") is None
 
