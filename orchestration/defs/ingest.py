@@ -37,8 +37,11 @@ def _progress(context: dg.AssetExecutionContext) -> Callable[[str, int, int], No
     return report
 
 
-def _load_metadata(loads: list[dict]) -> dict:
+def _load_metadata(loads: list[dict], context: dg.AssetExecutionContext | None = None) -> dict:
     loads = loads or []
+    for load in loads:  # a file whose load raised was quarantined whole (ingest_error): say so
+        if load.get("error") and context is not None:
+            context.log.warning(f"{load['source_ref']} quarantined as ingest_error: {load['error']}")
     keys = ("records_read", "records_loaded", "records_quarantined", "records_duplicate")
     totals = {k: sum(int(x.get(k, 0) or 0) for x in loads) for k in keys}
     return {"files_or_pages": len(loads), **totals}
@@ -72,7 +75,7 @@ def raw_lms(context: dg.AssetExecutionContext):
 
     with lake() as con:
         loads = ingest_lms(con, settings().landing_dir, progress=_progress(context))
-    yield from _results(LMS_TABLES, _load_metadata(loads))
+    yield from _results(LMS_TABLES, _load_metadata(loads, context))
 
 
 @dg.multi_asset(name="raw_credentials",
@@ -84,12 +87,12 @@ def raw_credentials(context: dg.AssetExecutionContext):
 
     with lake() as con:
         loads = ingest_credentials(con, settings().landing_dir, progress=_progress(context))
-    yield from _results(CREDENTIAL_TABLES, _load_metadata(loads))
+    yield from _results(CREDENTIAL_TABLES, _load_metadata(loads, context))
 
 
 @dg.multi_asset(name="raw_xapi",
                 specs=_specs(["xapi_statements"], "xAPI statements from landing/xapi and the LRS",
-                             deps=LMS_TABLES),  # actors are resolved against the LMS users
+                             deps=LMS_TABLES),  # one writer at a time on lake.duckdb: after the LMS step
                 retry_policy=SOURCE_RETRY)
 def raw_xapi(context: dg.AssetExecutionContext):
     from orchestration.ingest.xapi import ingest_xapi_files
@@ -97,7 +100,7 @@ def raw_xapi(context: dg.AssetExecutionContext):
     s = settings()
     with lake() as con:
         loads = ingest_xapi_files(con, s.landing_dir, progress=_progress(context))
-        meta = {f"files_{k}": v for k, v in _load_metadata(loads).items()}
+        meta = {f"files_{k}": v for k, v in _load_metadata(loads, context).items()}
         if s.lrs_url:
             from orchestration.ingest.lrs import extract_lrs
 
@@ -115,19 +118,24 @@ def raw_credential_events(context: dg.AssetExecutionContext):
 
     with lake() as con:
         loads = ingest_credential_events(con, settings().landing_dir, progress=_progress(context))
-    yield from _results(["credential_events"], _load_metadata(loads))
+    yield from _results(["credential_events"], _load_metadata(loads, context))
 
 
 @dg.multi_asset(name="raw_ingest_summary",
                 specs=_specs(SUMMARY_TABLES, "Load manifest and quarantine of every load",
                              deps=[*LMS_TABLES, *CREDENTIAL_TABLES, "xapi_statements", "credential_events"]))
 def raw_ingest_summary(context: dg.AssetExecutionContext):
+    from orchestration.ingest.landing import landing_notes
     from orchestration.ingest.rawstore import quarantine_by_reason, reconciliation
 
     with lake() as con:
         rec = reconciliation(con)
         reasons = quarantine_by_reason(con)
+    notes = landing_notes(settings().landing_dir)  # skipped paths, a missing landing directory
+    for note in notes:
+        context.log.warning(note)
     md = {
+        "notes": dg.MetadataValue.md("\n".join(f"- {n}" for n in notes) or "none"),
         "reconciliation": dg.MetadataValue.md(_table(rec)),
         "quarantine_by_reason": dg.MetadataValue.md(
             "\n".join(f"- {src} / {reason}: {n}" for src, reason, n in reasons) or "none"

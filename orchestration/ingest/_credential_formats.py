@@ -122,7 +122,7 @@ class Document:
 
     @property
     def payload_json(self) -> str:
-        return orjson.dumps(self.payload).decode()
+        return _dumps(self.payload).decode()
 
     @property
     def payload_sha256(self) -> str:
@@ -132,8 +132,15 @@ class Document:
 # --------------------------------------------------------------------------- helpers
 
 
+def _dumps(obj: Any, option: int | None = None) -> bytes:
+    try:
+        return orjson.dumps(obj, option=option)
+    except orjson.JSONEncodeError as exc:
+        raise Rejected("too_deeply_nested", f"JSON nested too deeply to process ({exc})") from None
+
+
 def canonical_sha256(obj: Any) -> str:
-    return hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return hashlib.sha256(_dumps(obj, orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def as_list(value: Any) -> list:

@@ -35,6 +35,7 @@ import orjson
 import pandas as pd
 
 from orchestration.ingest import _credential_formats as fmt
+from orchestration.ingest._csv import csv_records, key_conflicts, parse_csv_row
 from orchestration.ingest.landing import load_file_once
 from orchestration.ingest.rawstore import (
     RawLoad,
@@ -42,6 +43,7 @@ from orchestration.ingest.rawstore import (
     file_sha256,
     utcnow,
 )
+from orchestration.ingest.xapi import BOM, split_json_array
 
 SOURCE = "credentials"
 DOCUMENT_SUFFIXES = {".json", ".jwt", ".ndjson", ".jsonl"}
@@ -68,7 +70,18 @@ def _json_value(data: bytes) -> object:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise fmt.Rejected("too_deeply_nested", f"JSON nested too deeply to process ({exc})") from None
         raise fmt.Rejected("malformed_json", str(exc)) from None
+
+
+def _element_record(record_no: int, raw: bytes) -> _Record:
+    """One element of a JSON array file, from its own bytes."""
+    try:
+        value = _json_value(_decode(raw).encode())
+    except fmt.Rejected as exc:
+        return _Record(record_no, raw, "error", exc)
+    return _Record(record_no, raw, "jwt" if isinstance(value, str) else "json", value)
 
 
 def _decode(data: bytes) -> str:
@@ -83,21 +96,25 @@ def _records(path: Path) -> Iterator[_Record]:
     suffix = path.suffix.lower()
     if suffix == ".json":
         data = path.read_bytes()
+        body = data.removeprefix(BOM).strip()
+        if body[:1] == b"[":
+            # an array: each element is read from its own bytes (kept verbatim), so one broken
+            # element is one quarantined record and its neighbours load
+            for i, raw in enumerate(split_json_array(body), start=1):
+                yield _element_record(i, raw)
+            return
         try:
             value = _json_value(_decode(data).encode())
         except fmt.Rejected as exc:
             yield _Record(1, data, "error", exc)
             return
-        if isinstance(value, list):
-            for i, item in enumerate(value, start=1):
-                raw = orjson.dumps(item)
-                yield _Record(i, raw, "jwt", item) if isinstance(item, str) else _Record(i, raw, "json", item)
-        else:
-            yield _Record(1, data, "jwt" if isinstance(value, str) else "json", value)
+        yield _Record(1, data, "jwt" if isinstance(value, str) else "json", value)
         return
     with open(path, "rb") as fh:
         for line_no, line in enumerate(fh, start=1):
             raw = line.rstrip(b"\r\n")
+            if line_no == 1:  # a byte-order mark is not part of the first record
+                raw = raw.removeprefix(BOM)
             if not raw.strip():
                 continue
             try:
@@ -260,40 +277,52 @@ def _load_document_file(load: RawLoad, path: Path, state: _State) -> None:
     for rec in _records(path):
         load.read += 1
         try:
-            _load_document(out, rec, _parse(rec, load.loaded_at), state)
+            doc = _parse(rec, load.loaded_at)
+        except fmt.Rejected as exc:
+            load.quarantine(rec.record_no, exc.reason, exc.detail, rec.raw)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one record never stops a load
+            load.quarantine(rec.record_no, "ingest_error", f"{type(exc).__name__}: {exc}", rec.raw)
+            continue
+        try:
+            _load_document(out, rec, doc, state)
         except fmt.Rejected as exc:
             load.quarantine(rec.record_no, exc.reason, exc.detail, rec.raw)
     out.flush()
 
 
 def _load_collections(load: RawLoad, path: Path) -> None:
-    lines = path.read_bytes().splitlines()
-    header_no = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if header_no is None:
+    records = csv_records(path.read_bytes())
+    first = next(records, None)
+    if first is None:
         return
+    header_no, header_raw = first
     try:
-        header = [h.strip().lower() for h in next(csv.reader([_decode(lines[header_no])]))]
-    except fmt.Rejected as exc:
+        header = [h.strip().lower() for h in parse_csv_row(header_raw)]
+    except UnicodeDecodeError as exc:
         load.read += 1
-        load.quarantine(header_no + 1, "bad_csv_header", exc.detail, lines[header_no])
+        load.quarantine(header_no, "bad_csv_header", f"not valid UTF-8: {exc}", header_raw)
         return
+    except csv.Error as exc:
+        header = [f"<unreadable header: {exc}>"]
     missing = [c for c in COLLECTION_COLUMNS[:4] if c not in header]
     if missing:
         load.read += 1
-        load.quarantine(header_no + 1, "bad_csv_header", f"header lacks {missing}: {header}",
+        load.quarantine(header_no, "bad_csv_header", f"header lacks {missing}: {header}",
                         path.read_bytes())
         return
-    out = _Rows(load)
-    for line_no, raw in enumerate(lines[header_no + 1:], start=header_no + 2):
-        if not raw.strip():
-            continue
+    rows: list[tuple[int, tuple, str]] = []
+    for line_no, raw in records:
         load.read += 1
         try:
             line = _decode(raw)
+            fields = parse_csv_row(raw)
         except fmt.Rejected as exc:
             load.quarantine(line_no, exc.reason, exc.detail, raw)
             continue
-        fields = next(csv.reader([line]), [])
+        except csv.Error as exc:
+            load.quarantine(line_no, "bad_csv_row", f"unparsable CSV: {exc}", raw)
+            continue
         if len(fields) != len(header):
             load.quarantine(line_no, "bad_csv_row", f"{len(fields)} fields, header has {len(header)}", raw)
             continue
@@ -306,8 +335,22 @@ def _load_collections(load: RawLoad, path: Path) -> None:
         if not position.isdigit():
             load.quarantine(line_no, "bad_csv_row", f"position {position!r} is not a whole number", raw)
             continue
-        out.add("collections", line_no, (*(row.get(c) for c in COLLECTION_COLUMNS), line))
-        load.loaded += 1
+        if int(position) > 2**31 - 1:
+            load.quarantine(line_no, "value_out_of_range", f"position {position[:100]!r} is beyond 2^31 - 1", raw)
+            continue
+        rows.append((line_no, tuple(row.get(c) for c in COLLECTION_COLUMNS), line))
+    conflicting, duplicate = key_conflicts(rows, key=lambda r: (r[1][0], r[1][3]), values=lambda r: r[1])
+    out = _Rows(load)
+    for idx, (line_no, values, line) in enumerate(rows):
+        if idx in conflicting:
+            load.quarantine(line_no, "duplicate_key_conflict",
+                            f"collection {values[0]} lists achievement {values[3]} more than once in this file "
+                            "with different values", line)
+        elif idx in duplicate:
+            load.duplicate += 1
+        else:
+            out.add("collections", line_no, (*values, line))
+            load.loaded += 1
     out.flush()
 
 
@@ -316,14 +359,17 @@ def _prescan(path: Path, registry: fmt.Registry, now: dt.datetime) -> None:
     for rec in _records(path):
         try:
             doc = _parse(rec, now)
-        except fmt.Rejected:
+        except Exception:  # noqa: BLE001 - the load itself quarantines what does not parse
             continue
         if doc.document_format in REGISTRY_FORMATS:
             registry.add(doc)
 
 
 def _landing_files(root: Path) -> list[Path]:
-    """Every file under ``root`` in path order, following symlinked folders (each real folder once)."""
+    """Every file under ``root`` in path order, following symlinked folders (each real folder once).
+
+    Names starting with ``.`` (files or folders) are skipped, as everywhere in the landing zone.
+    """
     files, seen = [], set()
     for folder, dirs, names in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
@@ -331,7 +377,8 @@ def _landing_files(root: Path) -> list[Path]:
             dirs[:] = []
             continue
         seen.add(real)
-        files += [Path(folder) / n for n in names if (Path(folder) / n).is_file()]
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files += [Path(folder) / n for n in names if not n.startswith(".") and (Path(folder) / n).is_file()]
     return sorted(files)
 
 
@@ -347,8 +394,13 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
     now = utcnow()
     # badge classes, issuers and revocation lists of every new file first, whatever the file order
     for path in files:
-        if path.suffix.lower() in DOCUMENT_SUFFIXES and not already_loaded(con, SOURCE, file_sha256(path)):
-            _prescan(path, state.registry, now)
+        if path.suffix.lower() not in DOCUMENT_SUFFIXES:
+            continue
+        try:  # a file that cannot be read here is quarantined by its load below
+            if not already_loaded(con, SOURCE, file_sha256(path)):
+                _prescan(path, state.registry, now)
+        except Exception:  # noqa: BLE001
+            continue
 
     def body(load: RawLoad, path: Path) -> None:
         if path.name.lower() == COLLECTIONS_FILE:

@@ -30,9 +30,11 @@ from orchestration.ingest.xapi import (
     BatchWriter,
     Rejected,
     canonical_sha256,
+    check_timestamp,
     gc_paused,
     parse_json_record,
     parse_timestamp,
+    timestamp_window,
 )
 
 SOURCE = "credential_events"
@@ -85,6 +87,7 @@ def parse_event(record_no: int, raw: bytes) -> tuple:
         occurred_at = parse_timestamp(ev.get("occurred_at"))
     except (ValueError, TypeError) as exc:
         raise Rejected("bad_timestamp", f"occurred_at: {exc}") from None
+    check_timestamp(occurred_at, "occurred_at")
     verifier = ev.get("verifier")
     verifier = verifier if isinstance(verifier, dict) else {}
     consented = verifier.get("consented")
@@ -113,13 +116,16 @@ def _body(con: duckdb.DuckDBPyConnection):
                                   "credential_events/ takes *.ndjson, *.jsonl (optionally .gz)")
             return
         writer = BatchWriter(con, load, "credential_events", "event_id", _SCHEMA, "event")
-        with gc_paused():
+        with gc_paused(), timestamp_window():
             for record_no, raw in _records(load, path):
                 load.read += 1
                 try:
                     row = parse_event(record_no, raw)
                 except Rejected as rej:
                     load.quarantine(record_no, rej.reason, rej.detail, raw)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one record never stops a load
+                    load.quarantine(record_no, "ingest_error", f"{type(exc).__name__}: {exc}", raw)
                     continue
                 writer.add(row)
             writer.close()

@@ -3,9 +3,9 @@
 Every landing file is handled by :func:`load_file_once`: its content sha256 is
 compared with the manifest first, so a file loaded before (under any name) costs
 one hash and nothing else; otherwise it is read inside one :class:`RawLoad`
-transaction. :func:`ingest_landing` runs every source in the order the raw
-contract needs (LMS before xAPI, because statement actors are resolved against
-``raw.lms_users``) and fails loudly when any source does not reconcile.
+transaction. :func:`ingest_landing` runs every source (LMS, credentials, xAPI
+files, credential events, then the LRS; none needs another loaded first) and
+fails loudly when any source does not reconcile.
 """
 
 from __future__ import annotations
@@ -62,6 +62,34 @@ def iter_landing_files(landing_dir: Path, subdir: str) -> list[Path]:
             continue
         out.append(p)
     return sorted(out)
+
+
+#: the landing zone's folders, in the order a run reads them
+LANDING_FOLDERS = ("lms", "credentials", "xapi", "credential_events")
+
+
+def landing_notes(landing_dir: Path) -> list[str]:
+    """What a run skips without loading it, for the summary's notes.
+
+    A missing landing directory, and paths under the landing folders that are neither
+    a regular file nor a folder: dangling symbolic links, sockets, pipes (dot names
+    are skipped by contract and not noted).
+    """
+    landing_dir = Path(landing_dir)
+    if not landing_dir.is_dir():
+        return [f"landing directory {landing_dir} does not exist: no landing files were read"]
+    notes = []
+    for subdir in LANDING_FOLDERS:
+        root = landing_dir / subdir
+        if not root.is_dir():
+            continue
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root)
+            if any(part.startswith(".") for part in rel.parts) or p.is_file() or p.is_dir():
+                continue
+            what = "a dangling symbolic link" if p.is_symlink() else "not a regular file"
+            notes.append(f"{p.relative_to(landing_dir).as_posix()}: {what}, skipped")
+    return notes
 
 
 def base_name(path: Path) -> str:
@@ -122,9 +150,29 @@ def load_file_once(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Pat
     if earlier:  # noted once under a new name; the same name again is not noted at all
         note = record_duplicate_content(con, source, rel, sha, earlier)
         return _file_result(rel, "seen_before" if note == earlier else "duplicate_content", note)
-    with RawLoad(con, source, rel, sha) as load:
-        body(load, path)
+    try:
+        with RawLoad(con, source, rel, sha) as load:
+            body(load, path)
+    except Exception as exc:  # noqa: BLE001 - one file never stops a run
+        return quarantine_failed_file(con, source, rel, path, exc)
     return _file_result(rel, "loaded", load.load_id, load)
+
+
+def quarantine_failed_file(con: duckdb.DuckDBPyConnection, source: str, rel: str, path: Path,
+                           error: Exception) -> dict:
+    """Quarantine a whole file whose load failed (``ingest_error``) in a fresh transaction.
+
+    The failed load rolled back, so nothing of the file is in the raw layer; the file is
+    one quarantined record with the error. Its content hash is not recorded, so the
+    file is read again on every run (a fixed ingester then loads it) and noted each time.
+    """
+    message = f"{type(error).__name__}: {error}"[:500]
+    with RawLoad(con, source, rel, None, detail={"error": message}) as load:
+        quarantine_whole_file(load, path, "ingest_error",
+                              f"the file could not be ingested ({message}); it stays in the landing zone")
+    result = _file_result(rel, "loaded", load.load_id, load)
+    result["error"] = message
+    return result
 
 
 def _file_result(rel: str, status: str, load_id: str, load: RawLoad | None = None) -> dict:
@@ -175,7 +223,7 @@ def ingest_landing(settings, progress: Progress = None, include_lrs: bool = True
     from orchestration.ingest.xapi import ingest_xapi_files
 
     landing = Path(settings.landing_dir)
-    notes: list[str] = []
+    notes: list[str] = landing_notes(landing)
     files: dict[str, list[dict]] = {}
     con = connect_raw(settings.raw_db, settings=settings)  # which may differ from the environment's
     try:
@@ -192,6 +240,8 @@ def ingest_landing(settings, progress: Progress = None, include_lrs: bool = True
             from orchestration.ingest.lrs import extract_lrs
 
             files["xapi_lrs"] = extract_lrs(con, settings)
+        notes += [f"{source}: {r['source_ref']} quarantined as ingest_error: {r['error']}"
+                  for source, results in files.items() for r in results if r.get("error")]
         summary = {
             "files": files,
             "sources": reconciliation(con),
@@ -250,5 +300,7 @@ def iter_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
     """(line number, line without its line end) for every non-blank line of a binary stream."""
     for no, line in enumerate(fh, 1):
         line = line.rstrip(b"\r\n")
+        if no == 1 and line.startswith(b"\xef\xbb\xbf"):  # a byte-order mark is not part of the record
+            line = line[3:]
         if line.strip():
             yield no, line

@@ -4,18 +4,22 @@ Every value is kept as text and every record's line verbatim (``raw_line``; a
 quoted value may span several physical lines, which then stay together). The
 header must name exactly the contract's columns, in any order. Rows are only
 appended: an export delivered again with changes is loaded again in full, and
-staging keeps the latest row per key.
+staging keeps the latest row per key. Within one delivery (file) a key must
+appear once: a key repeated with other values quarantines every row holding it
+(``duplicate_key_conflict``), an identical repeat counts as a duplicate. Records
+are cut per RFC 4180 (``orchestration.ingest._csv``): a malformed row is one
+quarantined record and never absorbs its neighbours.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
+from orchestration.ingest._csv import csv_records, key_conflicts, parse_csv_row
 from orchestration.ingest.landing import (
     Progress,
     load_files,
@@ -41,35 +45,6 @@ LMS_FILES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def csv_records(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(first line number, verbatim bytes) of each CSV record, line ends removed.
-
-    Physical lines are joined while a quoted value is open (odd number of ``"``).
-    A leading UTF-8 byte-order mark is dropped.
-    """
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    pending: list[bytes] = []
-    start = 0
-    quotes = 0
-    for no, line in enumerate(data.splitlines(keepends=True), 1):
-        if not pending:
-            start = no
-        pending.append(line)
-        quotes += line.count(b'"')
-        if quotes % 2 == 0:
-            record = b"".join(pending).rstrip(b"\r\n")
-            pending, quotes = [], 0
-            if record.strip():
-                yield start, record
-    if pending:
-        yield start, b"".join(pending).rstrip(b"\r\n")
-
-
-def _parse_row(raw: bytes) -> list[str]:
-    return next(csv.reader([raw.decode("utf-8")], strict=True))
-
-
 def _load_csv(con: duckdb.DuckDBPyConnection, load: RawLoad, path: Path, table: str,
               columns: tuple[str, ...], keys: tuple[str, ...]) -> None:
     try:
@@ -82,7 +57,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, load: RawLoad, path: Path, table: 
     if header_line is None:
         return
     try:
-        header = [h.strip() for h in _parse_row(header_line[1])]
+        header = [h.strip() for h in parse_csv_row(header_line[1])]
     except (UnicodeDecodeError, csv.Error) as exc:
         header = [f"<unreadable header: {exc}>"]
     bad_header = None
@@ -98,7 +73,7 @@ def _load_csv(con: duckdb.DuckDBPyConnection, load: RawLoad, path: Path, table: 
             load.quarantine(line_no, "bad_header", bad_header, raw)
             continue
         try:
-            fields = _parse_row(raw)
+            fields = parse_csv_row(raw)
         except UnicodeDecodeError as exc:
             load.quarantine(line_no, "invalid_utf8", f"not valid UTF-8: {exc}", raw)
             continue
@@ -113,7 +88,12 @@ def _load_csv(con: duckdb.DuckDBPyConnection, load: RawLoad, path: Path, table: 
         if missing:
             load.quarantine(line_no, "missing_key", f"empty key column(s): {', '.join(missing)}", raw)
             continue
+        problem = out_of_range(columns, values)
+        if problem:
+            load.quarantine(line_no, "value_out_of_range", problem, raw)
+            continue
         rows.append((line_no, *values, raw.decode("utf-8")))
+    rows = _without_key_repeats(load, rows, [1 + i for i in key_pos])
     if rows:
         names = ["record_no", *columns, "raw_line"]
         cols = list(zip(*rows, strict=True))
@@ -130,6 +110,46 @@ def _load_csv(con: duckdb.DuckDBPyConnection, load: RawLoad, path: Path, table: 
         finally:
             con.unregister("_lms_batch")
         load.loaded += len(rows)
+
+
+#: numeric columns and the magnitude their staging / mart types hold (integer positions,
+#: max_points summed as decimal(38, 10)); text that is not a number is left to staging
+NUMERIC_LIMITS = {"position": 2**31 - 1, "max_points": 1e12}
+
+
+def out_of_range(columns: tuple[str, ...], values: list[str]) -> str | None:
+    """Why a numeric value is beyond what staging and the marts hold (or not finite), else None."""
+    for column, value in zip(columns, values, strict=True):
+        limit = NUMERIC_LIMITS.get(column)
+        if limit is None or not value.strip():
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if not -limit <= number <= limit:  # also false for nan
+            return f"{column} {value.strip()[:100]!r} is beyond {limit:g}"
+    return None
+
+
+def _without_key_repeats(load: RawLoad, rows: list[tuple], key_cols: list[int]) -> list[tuple]:
+    """The rows to insert: repeated keys of this file quarantined (conflict) or counted (duplicate)."""
+    conflicting, duplicate = key_conflicts(
+        rows, key=lambda r: tuple(r[i].strip() for i in key_cols),
+        values=lambda r: tuple(v.strip() for v in r[1:-1]))
+    if not conflicting and not duplicate:
+        return rows
+    kept = []
+    for idx, row in enumerate(rows):
+        if idx in conflicting:
+            key = ", ".join(row[i].strip() for i in key_cols)
+            load.quarantine(row[0], "duplicate_key_conflict",
+                            f"key ({key}) appears more than once in this file with different values", row[-1])
+        elif idx in duplicate:
+            load.duplicate += 1
+        else:
+            kept.append(row)
+    return kept
 
 
 def _body(con: duckdb.DuckDBPyConnection):

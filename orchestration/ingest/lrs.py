@@ -47,7 +47,7 @@ import requests
 
 from orchestration.config import ConfigError, Settings
 from orchestration.ingest.rawstore import RawLoad, sha256_bytes, utcnow
-from orchestration.ingest.xapi import load_xapi_records
+from orchestration.ingest.xapi import Rejected, check_timestamp, load_xapi_records, parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +86,18 @@ def strip_credentials(url: str) -> str:
 
 
 def parse_stored(value: object) -> dt.datetime | None:
-    """An xAPI ``stored`` value as naive UTC, or None when absent or unparsable."""
-    if not isinstance(value, str):
-        return None
+    """An xAPI ``stored`` value as naive UTC, or None when absent, unparsable or implausible.
+
+    Parsed like every timestamp (``xapi.parse_timestamp``: no offset = UTC, lower-case
+    ``t`` / ``z`` accepted); a value outside the plausible window (``xapi.check_timestamp``)
+    is None too, so one bad ``stored`` cannot move the cursor past every future statement.
+    """
     try:
-        ts = dt.datetime.fromisoformat(value)
-    except ValueError:
+        ts = parse_timestamp(value)
+        check_timestamp(ts, "stored")
+    except (ValueError, Rejected):
         return None
-    if ts.tzinfo is None:  # xAPI requires an offset; read a bare value as UTC
-        return ts
-    return ts.astimezone(dt.UTC).replace(tzinfo=None)
+    return ts
 
 
 def format_since(ts: dt.datetime) -> str:

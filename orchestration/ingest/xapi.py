@@ -15,10 +15,12 @@ on ``statement_id`` (never a Python set of the whole history).
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
 import gc
 import hashlib
+import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator
@@ -62,6 +64,18 @@ _UTC = dt.UTC
 ASSIGNED_ID_NAMESPACE = uuid.UUID("6f1c1a52-8d2e-5b7e-9a43-2f6d1e0c7b15")
 #: language tags tried first when a language map (object / activity name) is reduced to one text
 _LANGUAGES = ("en-US", "en", "en-GB")
+
+#: timestamps (statement ``timestamp`` and ``stored``, event ``occurred_at``) before this
+#: are quarantined as ``implausible_timestamp``: no learning record predates the Unix epoch,
+#: and ``0001-01-01`` style placeholders would otherwise reach the marts
+TIMESTAMP_FLOOR = dt.datetime(1970, 1, 1)
+#: ... and so are timestamps more than this many hours after the load (clock skew allowance);
+#: ``SKILLPATH_MAX_FUTURE_HOURS`` overrides it. A ``9999-12-31`` placeholder would otherwise
+#: be the newest record for ever and switch freshness checks off.
+MAX_FUTURE_HOURS = 24
+#: score values (``raw``, ``min``, ``max``) and durations (seconds) beyond this magnitude are
+#: quarantined as ``invalid_result``: the marts sum them as decimal(38, 10)
+MAX_RESULT_MAGNITUDE = 1e12
 
 # Columns of raw.xapi_statements after the load metadata, in the Arrow batch order
 # (record_no first).
@@ -119,13 +133,121 @@ class Rejected(Exception):
 # --- small parsers shared with the other ingesters ---------------------------------------------
 
 def parse_timestamp(value) -> dt.datetime:
-    """An ISO 8601 date-time as a naive UTC datetime (no offset = UTC); ValueError otherwise."""
+    """An ISO 8601 date-time as a naive UTC datetime (no offset = UTC); ValueError otherwise.
+
+    RFC 3339 lower-case ``t`` / ``z`` are accepted. A value that cannot be expressed in
+    UTC (``9999-12-31T23:00:00-05:00``, ``0001-01-01T00:00:00+05:30``) is clamped to
+    ``datetime.max`` / ``datetime.min``, which :func:`check_timestamp` then rejects.
+    """
     if not isinstance(value, str) or len(value) < 16:
         raise ValueError(f"not an ISO 8601 date-time: {value!r}")
+    if value[-1] == "z":
+        value = value[:-1] + "Z"
     ts = dt.datetime.fromisoformat(value)
     if ts.tzinfo is not None:
-        ts = ts.astimezone(_UTC).replace(tzinfo=None)
+        try:
+            ts = ts.astimezone(_UTC).replace(tzinfo=None)
+        except OverflowError:
+            ts = dt.datetime.max if ts.year == dt.MAXYEAR else dt.datetime.min
     return ts
+
+
+def max_future() -> dt.timedelta:
+    """How far after the load a timestamp may lie (``SKILLPATH_MAX_FUTURE_HOURS``, default 24)."""
+    hours = os.environ.get("SKILLPATH_MAX_FUTURE_HOURS")
+    return dt.timedelta(hours=float(hours) if hours else MAX_FUTURE_HOURS)
+
+
+def latest_plausible() -> dt.datetime:
+    """The latest plausible timestamp now: the load time plus :func:`max_future` (naive UTC)."""
+    return dt.datetime.now(_UTC).replace(tzinfo=None) + max_future()
+
+
+_LATEST: contextvars.ContextVar[dt.datetime | None] = contextvars.ContextVar("skillpath_latest", default=None)
+
+
+@contextmanager
+def timestamp_window() -> Iterator[None]:
+    """Fix the latest plausible timestamp for a bulk load (reading the clock and the setting
+    once, not per record)."""
+    token = _LATEST.set(latest_plausible())
+    try:
+        yield
+    finally:
+        _LATEST.reset(token)
+
+
+def check_timestamp(ts: dt.datetime | None, what: str, latest: dt.datetime | None = None) -> None:
+    """Rejected ``implausible_timestamp`` unless ``TIMESTAMP_FLOOR <= ts <= latest``.
+
+    ``latest`` defaults to the one fixed by :func:`timestamp_window`, else
+    :func:`latest_plausible`.
+    """
+    if ts is None:
+        return
+    if latest is None:
+        latest = _LATEST.get() or latest_plausible()
+    if ts < TIMESTAMP_FLOOR or ts > latest:
+        shown = "beyond what UTC can hold" if ts in (dt.datetime.min, dt.datetime.max) else f"{ts.isoformat()} UTC"
+        raise Rejected("implausible_timestamp",
+                       f"{what} {shown} is outside the plausible window [{TIMESTAMP_FLOOR.date().isoformat()}, "
+                       f"load time + {max_future().total_seconds() / 3600:g} h]")
+
+
+def _invalid_score(score: dict) -> str | None:
+    """Why a result's ``score`` object breaks xAPI 1.0.3 (or the marts' range), else None."""
+    values = {}
+    for key in ("scaled", "raw", "min", "max"):
+        value = score.get(key)
+        if value is None:
+            continue
+        if type(value) is not float and type(value) is not int:  # bool is not a number here
+            return f"result.score.{key} is not a number: {str(value)[:100]!r}"
+        if not -MAX_RESULT_MAGNITUDE <= value <= MAX_RESULT_MAGNITUDE:  # also false for NaN
+            return f"result.score.{key} {value!r} is beyond {MAX_RESULT_MAGNITUDE:g}"
+        values[key] = value
+    scaled, raw, low, high = (values.get(k) for k in ("scaled", "raw", "min", "max"))
+    if scaled is not None and not -1 <= scaled <= 1:
+        return f"result.score.scaled {scaled!r} is outside [-1, 1]"
+    # xAPI wants min < max; min = max (Open edX sends 0 / 0 for problems worth no points) is
+    # tolerated: the marts count no points for it and divide by max - min only when it is positive
+    if low is not None and high is not None and low > high:
+        return f"result.score.min {low!r} is above max {high!r}"
+    if raw is not None and ((low is not None and raw < low) or (high is not None and raw > high)):
+        return f"result.score.raw {raw!r} is outside [min {low!r}, max {high!r}]"
+    return None
+
+
+def check_result(result) -> None:
+    """Rejected ``invalid_result`` when a statement's ``result`` breaks xAPI 1.0.3.
+
+    ``result`` must be an object; ``success`` / ``completion`` booleans; ``score`` an
+    object of numbers with ``scaled`` in [-1, 1], ``min <= max`` and ``raw`` between
+    them; ``duration`` a string. ``null`` counts as absent. Values the marts cannot
+    hold (beyond ``MAX_RESULT_MAGNITUDE``) are rejected too.
+    """
+    if result is None:
+        return
+    if type(result) is not dict:
+        raise Rejected("invalid_result", f"result is not an object: {type(result).__name__}")
+    get = result.get
+    success, completion, duration, score = get("success"), get("completion"), get("duration"), get("score")
+    for key, value in (("success", success), ("completion", completion)):
+        if value is not None and type(value) is not bool:
+            raise Rejected("invalid_result", f"result.{key} is not a boolean: {str(value)[:100]!r}")
+    if duration is not None:
+        if type(duration) is not str:
+            raise Rejected("invalid_result", f"result.duration is not a string: {str(duration)[:100]!r}")
+        seconds = _duration_seconds(duration)
+        if seconds is not None and not seconds <= MAX_RESULT_MAGNITUDE:
+            raise Rejected("invalid_result", f"result.duration {duration[:100]!r} is beyond "
+                                             f"{MAX_RESULT_MAGNITUDE:g} seconds")
+    if score is not None:
+        if type(score) is not dict:
+            raise Rejected("invalid_result", f"result.score is not an object: {type(score).__name__}")
+        problem = _invalid_score(score)
+        if problem is not None:
+            raise Rejected("invalid_result", problem)
 
 
 def parse_duration(value) -> float | None:
@@ -153,11 +275,19 @@ def _duration_seconds(value: str) -> float | None:
     return parse_duration(value)
 
 
+def dumps(obj, option: int | None = None) -> bytes:
+    """``orjson.dumps``; Rejected ``too_deeply_nested`` for JSON nested deeper than orjson writes (255)."""
+    try:
+        return orjson.dumps(obj, option=option)
+    except orjson.JSONEncodeError as exc:
+        raise Rejected("too_deeply_nested", f"JSON nested too deeply to process ({exc})") from None
+
+
 def canonical_json(obj: dict, exclude: tuple[str, ...] = ()) -> bytes:
     """The canonical JSON (sorted keys, compact) of ``obj`` without ``exclude`` keys."""
     if exclude and any(k in obj for k in exclude):
         obj = {k: v for k, v in obj.items() if k not in exclude}
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    return dumps(obj, orjson.OPT_SORT_KEYS)
 
 
 def canonical_sha256(obj: dict, exclude: tuple[str, ...] = ()) -> str:
@@ -174,7 +304,7 @@ def assigned_statement_id(canonical: bytes) -> str:
 
 
 def parse_json_record(raw: bytes):
-    """orjson-parse one record; Rejected with invalid_utf8 or malformed_json."""
+    """orjson-parse one record; Rejected with invalid_utf8, too_deeply_nested or malformed_json."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -182,6 +312,8 @@ def parse_json_record(raw: bytes):
             raw.decode("utf-8")
         except UnicodeDecodeError as uexc:
             raise Rejected("invalid_utf8", f"not valid UTF-8: {uexc}") from None
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            raise Rejected("too_deeply_nested", f"JSON nested too deeply to process ({exc})") from None
         raise Rejected("malformed_json", f"malformed JSON: {exc}") from None
 
 
@@ -204,7 +336,7 @@ def _ext_text(value) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    return dumps(value).decode()
 
 
 def _extensions(obj) -> dict | None:
@@ -285,6 +417,8 @@ def parse_statement(record_no: int, raw: bytes) -> tuple:
         stored = parse_timestamp(stored_raw) if stored_raw is not None else None
     except (ValueError, TypeError) as exc:
         raise Rejected("bad_timestamp", f"unparsable timestamp: {exc}") from None
+    check_timestamp(timestamp, "timestamp")
+    check_timestamp(stored, "stored")
     canonical = canonical_json(st, HASH_EXCLUDED)
     id_assigned = sid is None
     if id_assigned:
@@ -295,7 +429,7 @@ def parse_statement(record_no: int, raw: bytes) -> tuple:
     context = st.get("context")
     context = context if isinstance(context, dict) else None
     result = st.get("result")
-    result = result if isinstance(result, dict) else None
+    check_result(result)
     ctx_ext = _extensions(context)
     res_ext = _extensions(result)
     parent = grouping = registration = None
@@ -343,8 +477,8 @@ def parse_statement(record_no: int, raw: bytes) -> tuple:
         _bool(result.get("completion")) if result is not None else None,
         duration,
         _duration_seconds(duration) if duration is not None else None,
-        orjson.dumps(res_ext) if res_ext is not None else None,  # bytes: Arrow reads them as UTF-8 text
-        orjson.dumps(ctx_ext) if ctx_ext is not None else None,
+        dumps(res_ext) if res_ext is not None else None,  # bytes: Arrow reads them as UTF-8 text
+        dumps(ctx_ext) if ctx_ext is not None else None,
         id_assigned,
         actor_type,
         _language_text(definition.get("name")) if definition is not None else None,
@@ -489,7 +623,7 @@ def load_xapi_records(con: duckdb.DuckDBPyConnection, records: Iterable[tuple[in
     or the quarantine.
     """
     writer = BatchWriter(con, load, "xapi_statements", "statement_id", _SCHEMA, "statement")
-    with gc_paused():
+    with gc_paused(), timestamp_window():
         for record_no, raw in records:
             load.read += 1
             try:
@@ -497,16 +631,24 @@ def load_xapi_records(con: duckdb.DuckDBPyConnection, records: Iterable[tuple[in
             except Rejected as rej:
                 load.quarantine(record_no, rej.reason, rej.detail, raw)
                 continue
+            except Exception as exc:  # noqa: BLE001 - one record never stops a load
+                load.quarantine(record_no, "ingest_error", f"{type(exc).__name__}: {exc}", raw)
+                continue
             writer.add(row)
         writer.close()
 
 
 # --- files -------------------------------------------------------------------------------------
 
-_ARRAY_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.S)
+#: a JSON string (which cannot hold a raw line break, so an unterminated one ends at the
+#: line end and does not swallow the rest of the file) or a structural character
+_ARRAY_TOKEN = re.compile(rb'"[^"\\\n]*(?:\\[^\n][^"\\\n]*)*"|[\[\]{},]')
 _OPEN = frozenset(b"[{")
 _CLOSE = frozenset(b"]}")
 _COMMA = ord(",")
+_QUOTE = ord('"')
+_MATCHING = {ord("]"): ord("["), ord("}"): ord("{")}
+BOM = b"\xef\xbb\xbf"
 
 
 def split_json_array(buf: bytes) -> Iterator[bytes]:
@@ -516,28 +658,53 @@ def split_json_array(buf: bytes) -> Iterator[bytes]:
     that is not a well-formed array still loses nothing: an unterminated array yields
     its unfinished tail, and text after the closing bracket is yielded as one more
     element, so those bytes end in quarantine as malformed JSON.
+
+    One broken element does not take its neighbours with it: brackets are matched by
+    kind, so a stray closing bracket stays inside its element, a closing bracket of
+    the wrong kind closes the elements still open up to its match, and an object that
+    is left open (``{"a": 1, {"next": ...}``: after a comma an object needs a key)
+    ends its element at that comma, where the next element starts.
     """
-    depth = 0
+    stack: list[int] = []   # open brackets; stack[0] is the array itself
     start = None
     end = len(buf)
+    comma = -1              # position of a comma inside an object, while its key is awaited
     for m in _ARRAY_TOKEN.finditer(buf):
-        c = buf[m.start()]
+        pos = m.start()
+        c = buf[pos]
+        after_object_comma, comma = comma, -1
+        if c == _QUOTE:
+            continue
         if c in _OPEN:
-            depth += 1
-            if depth == 1 and start is None:
+            if not stack:
+                stack.append(c)
                 start = m.end()
+                continue
+            if after_object_comma >= 0 and len(stack) > 1:  # an object left open: resync
+                yield buf[start:after_object_comma].strip()
+                start = after_object_comma + 1
+                del stack[1:]
+            stack.append(c)
         elif c in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                element = buf[start:m.start()].strip()
+            want = _MATCHING[c]
+            if want not in stack:
+                continue  # a stray closing bracket: part of a (malformed) element
+            while stack[-1] != want:  # brackets left open inside the element are closed here
+                stack.pop()
+            stack.pop()
+            if not stack:
+                element = buf[start:pos].strip()
                 if element:
                     yield element
                 end = m.end()
                 start = None
                 break
-        elif c == _COMMA and depth == 1:
-            yield buf[start:m.start()].strip()
-            start = m.end()
+        elif c == _COMMA:
+            if len(stack) == 1:
+                yield buf[start:pos].strip()
+                start = m.end()
+            elif stack and stack[-1] == ord("{"):
+                comma = pos
     if start is not None:
         tail = buf[start:].strip()
         if tail:
@@ -548,7 +715,31 @@ def split_json_array(buf: bytes) -> Iterator[bytes]:
             yield rest
 
 
+def _statements_array(doc: bytes) -> bytes | None:
+    """The raw bytes of the top-level ``"statements"`` array of an LRS page object."""
+    depth = 0
+    key = False
+    begin = None
+    for m in _ARRAY_TOKEN.finditer(doc):
+        c = doc[m.start()]
+        if c == _QUOTE:
+            key = depth == 1 and m.group() == b'"statements"'
+            continue
+        if c in _OPEN:
+            if depth == 1 and key and c == ord("[") and begin is None:
+                begin = m.start()
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+            if begin is not None and depth == 1:
+                return doc[begin:m.end()]
+        key = False
+    return None
+
+
 def _json_file_records(data: bytes) -> Iterator[tuple[int, bytes]]:
+    if data.startswith(BOM):
+        data = data[3:]
     stripped = data.strip()
     if not stripped:
         return
@@ -561,8 +752,12 @@ def _json_file_records(data: bytes) -> Iterator[tuple[int, bytes]]:
         except orjson.JSONDecodeError:
             doc = None
         if isinstance(doc, dict) and isinstance(doc.get("statements"), list):
-            for no, st in enumerate(doc["statements"], 1):
-                yield no, orjson.dumps(st)
+            try:
+                records = [orjson.dumps(st) for st in doc["statements"]]
+            except orjson.JSONEncodeError:  # nested too deeply to re-serialise: keep the bytes as sent
+                array = _statements_array(stripped)
+                records = list(split_json_array(array)) if array else [stripped]
+            yield from enumerate(records, 1)
             return
     yield 1, stripped
 
