@@ -123,19 +123,27 @@ def summarise_run(result, instance) -> dict:
         elif ev.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             d = ev.event_specific_data
             md = {k: getattr(v, "value", v) for k, v in (d.metadata or {}).items()}
-            checks.append({
+            severity = getattr(d.severity, "value", str(d.severity or "ERROR"))
+            check = {
                 "asset": d.asset_key.to_user_string(),
                 "check": d.check_name,
                 "passed": bool(d.passed),
+                "severity": severity,
+                # docs/quality.md: only a failed ERROR check blocks; a WARN one (dbt severity
+                # warn, a GX warning) is reported and the warehouse is still published
+                "blocking": not d.passed and severity == "ERROR",
                 "description": d.description,
                 "metadata": md,
-            })
+            }
+            check["observed"] = observed_value(check)
+            checks.append(check)
     published = any(
         ev.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
         and ev.asset_key == dg.AssetKey("warehouse")
         for ev in result.all_events
     )
-    failed_checks = [c for c in checks if not c["passed"]]
+    failed_checks = [c for c in checks if c["blocking"]]
+    warned_checks = [c for c in checks if not c["passed"] and not c["blocking"]]
     reason = None
     if failed_checks:  # a failed blocking check also fails its step: the checks are the reason
         reason = "blocked by checks: " + ", ".join(f"{c['asset']}:{c['check']}" for c in failed_checks)
@@ -153,8 +161,28 @@ def summarise_run(result, instance) -> dict:
         "checks_total": len(checks),
         "checks": checks,
         "checks_failed": failed_checks,
+        "checks_warned": warned_checks,
         "reason": reason,
     }
+
+
+def observed_value(check: dict) -> str:
+    """What a check observed, in one line: a dbt test's failing rows, a suite's results, ..."""
+    md = check.get("metadata") or {}
+    if "dagster_dbt/failed_row_count" in md or "status" in md:
+        rows = md.get("dagster_dbt/failed_row_count")
+        status = md.get("status")
+        parts = []
+        if rows is not None:
+            parts.append(f"{rows} failing row{'' if rows == 1 else 's'}")
+        if status is not None:
+            parts.append(f"dbt status {status}")
+        return ", ".join(parts) or "no result from dbt"
+    if check.get("description"):
+        return str(check["description"])
+    if md.get("problems") not in (None, "none"):
+        return str(md["problems"])
+    return "no observed value reported"
 
 
 def print_checks(summary: dict) -> None:
@@ -162,18 +190,23 @@ def print_checks(summary: dict) -> None:
     checks = summary.get("checks", [])
     if not checks:
         return
-    failed = [c for c in checks if not c["passed"]]
+    failed = [c for c in checks if c.get("blocking", not c["passed"])]
+    warned = [c for c in checks if not c["passed"] and c not in failed]
     dbt_tests = [c for c in checks if c["check"] not in ("gx_suite", "ingestion_reconciled")]
-    _say(f"quality gate: {len(checks)} checks, {len(failed)} failed "
+    _say(f"quality gate: {len(checks)} checks, {len(failed)} failed, {len(warned)} warnings "
          f"({len(dbt_tests)} dbt tests, {sum(c['check'] == 'gx_suite' for c in checks)} GX suites, "
          f"ingestion reconciliation)")
-    for c in sorted(checks, key=lambda c: (c["passed"], c["asset"], c["check"])):
+
+    def rank(c):
+        return (0 if c in failed else 1 if c in warned else 2, c["asset"], c["check"])
+
+    for c in sorted(checks, key=rank):
         if c["passed"] and c in dbt_tests:
             continue
-        mark = "pass" if c["passed"] else "FAIL"
+        mark = "FAIL" if c in failed else "WARN" if c in warned else "pass"
         line = f"  [{mark}] {c['asset']} / {c['check']}"
-        if not c["passed"] and c.get("description"):
-            line += f": {c['description']}"
+        if not c["passed"]:
+            line += f": {c.get('observed') or observed_value(c)}"
         elif c["check"] == "gx_suite":
             line += f" ({c['metadata'].get('expectations', '?')} expectations)"
         _say(line[:1500])
@@ -185,14 +218,17 @@ def print_run_summary(summary: dict) -> None:
     print_checks(summary)
     _say("=" * 72)
     if summary["success"]:
+        warned = summary.get("checks_warned") or []
         _say(f"run {summary['run_id'][:8]} succeeded in {summary['seconds']} s; "
-             f"{summary['checks_total']} checks passed")
+             f"{summary['checks_total'] - len(warned)} checks passed, {len(warned)} with warnings")
+        for c in warned:
+            _say(f"  warning {c['asset']} / {c['check']}: {c.get('observed') or observed_value(c)}"[:1500])
         _say(f"published warehouse: {s.warehouse_db}")
     else:
         _say(f"run {summary['run_id'][:8]} did NOT publish ({summary['seconds']} s)")
         _say(f"why: {summary['reason']}")
         for c in summary["checks_failed"]:
-            _say(f"  failed check {c['asset']} / {c['check']}: {c['description']}")
+            _say(f"  failed check {c['asset']} / {c['check']}: {c.get('observed') or observed_value(c)}"[:1500])
         for f in summary["failed_steps"]:
             _say(f"  failed step {f['step']}: {f['error'][:800]}")
         if s.warehouse_db.exists():
@@ -247,7 +283,8 @@ def _notify_failure(summary: dict) -> None:
         "run_id": summary["run_id"],
         "reason": summary["reason"],
         "failed_checks": [
-            {k: c[k] for k in ("asset", "check", "description")} for c in summary["checks_failed"]
+            {"asset": c["asset"], "check": c["check"], "description": c.get("observed") or c["description"]}
+            for c in summary["checks_failed"]
         ],
         "failed_steps": summary["failed_steps"],
     })

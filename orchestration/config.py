@@ -43,6 +43,8 @@ class Settings:
     alert_webhook: str | None
     as_of_date: dt.date | None
     expectations_dir: Path
+    freshness_days: int | None = None
+    max_row_drop: float | None = None
 
     # Files under SKILLPATH_HOME -------------------------------------------------
     @property
@@ -121,7 +123,24 @@ def settings() -> Settings:
         alert_webhook=_env("SKILLPATH_ALERT_WEBHOOK"),
         as_of_date=_date(_env("SKILLPATH_AS_OF_DATE")),
         expectations_dir=Path(_env("SKILLPATH_EXPECTATIONS_DIR", str(REPO_ROOT / "expectations"))).resolve(),
+        freshness_days=_number("SKILLPATH_FRESHNESS_DAYS", int, 0, None),
+        max_row_drop=_number("SKILLPATH_MAX_ROW_DROP", float, 0, 1),
     )
+
+
+def _number(name: str, kind: type, low: float, high: float | None):
+    """An optional numeric setting (None when unset), checked against its range."""
+    value = _env(name)
+    if value is None:
+        return None
+    try:
+        number = kind(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a{'n integer' if kind is int else ' number'}, got {value!r}") from exc
+    if number < low or (high is not None and number > high):
+        raise ConfigError(f"{name} must be {'from ' + str(low) + ' to ' + str(high) if high is not None else '>= ' + str(low)}"
+                          f", got {value!r}")
+    return number
 
 
 def _date(value: str | None) -> dt.date | None:
