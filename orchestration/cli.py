@@ -17,6 +17,74 @@ from orchestration.config import ConfigError, settings
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+class UserError(RuntimeError):
+    """Something the user can fix (a setting, a path, an argument): one line, no traceback."""
+
+
+def _writable_home(home: Path) -> None:
+    """SKILLPATH_HOME exists (created if need be) and this user may write there."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create SKILLPATH_HOME {home}: {exc.strerror or exc}; "
+                        "point SKILLPATH_HOME at a writable directory") from exc
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise UserError(f"SKILLPATH_HOME {home} is not writable; "
+                        "point SKILLPATH_HOME at a writable directory or fix its permissions")
+
+
+def _readable_landing(s) -> None:
+    """The landing directory exists and can be listed (unless an LRS is the only source)."""
+    landing = s.landing_dir
+    if not landing.exists():
+        if s.lrs_url:
+            return
+        raise UserError(f"the landing directory {landing} does not exist; create it and put the source "
+                        "files there, or set SKILLPATH_LANDING_DIR (skillpath generate writes sample data)")
+    if not landing.is_dir():
+        raise UserError(f"the landing directory {landing} is not a directory; set SKILLPATH_LANDING_DIR")
+    if not os.access(landing, os.R_OK | os.X_OK):
+        raise UserError(f"the landing directory {landing} is not readable; fix its permissions "
+                        "or set SKILLPATH_LANDING_DIR")
+
+
+class _HideStackTraces:
+    """Standard error without the stack traces Dagster's console log appends to an error
+    event (a blocked gate, a failed step); ``--debug`` keeps them."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._skipping = False
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._line(line)
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        if line.startswith(("Stack Trace:", "The above exception")):
+            if not self._skipping:
+                self._stream.write("(stack trace hidden; skillpath --debug shows it)\n")
+            self._skipping = True
+            return
+        if self._skipping and (not line.strip() or line[:1].isspace()):
+            return
+        self._skipping = False
+        self._stream.write(line + "\n")
+
+    def flush(self) -> None:
+        if self._pending and not self._skipping:
+            self._stream.write(self._pending)
+            self._pending = ""
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def _say(msg: str) -> None:
     print(msg, flush=True)
 
@@ -297,8 +365,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _say(f"error: {exc}")
         return 2
-    with _single_writer(s.home):
-        summary = run_pipeline(full_refresh=args.full_refresh)
+    _writable_home(s.home)
+    _readable_landing(s)
+    debug = getattr(args, "debug", False)
+    stderr = sys.stderr
+    if not debug:
+        sys.stderr = _HideStackTraces(stderr)
+    try:
+        with _single_writer(s.home):
+            summary = run_pipeline(full_refresh=args.full_refresh)
+    finally:
+        if not debug:
+            sys.stderr.flush()
+            sys.stderr = stderr
     _ingest_report()
     print_run_summary(summary)
     if args.json:
@@ -327,7 +406,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if base:
             os.environ["SKILLPATH_AS_OF_DATE"] = base
             _say(f"demo: as-of date {base} (the sample data's last day)")
-    rc = cmd_run(argparse.Namespace(full_refresh=False, json=None))
+    rc = cmd_run(argparse.Namespace(full_refresh=False, json=None, debug=getattr(args, "debug", False)))
     if rc == 0:
         _say(f"\nwarehouse: {s.warehouse_db}\nreport:    {s.home / 'report.html'}\n"
              f"exports:   {s.exports_dir}\n"
@@ -383,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Learning and credential analytics warehouse. Settings come from SKILLPATH_* "
                     "environment variables (SKILLPATH_HOME, default ./.skillpath).",
     )
+    p.add_argument("--debug", action="store_true",
+                   help="show Python tracebacks (by default an error is one line saying what to do)")
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="write a realistic sample landing zone",
@@ -441,16 +522,44 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--skip", action="append", default=[], choices=["empty", "full", "floor", "incremental"],
                    help="leave a step out and keep its previous figures (repeatable)")
     b.set_defaults(func=cmd_bench)
+    for command in sub.choices.values():  # `skillpath run --debug` as well as `skillpath --debug run`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show Python tracebacks")
     return p
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that describe a user's mistake, not a bug: reported in one line."""
+    from orchestration.publish.duckdb_publish import PublishError
+    from orchestration.publish.exports import ExportError
+    from orchestration.report import ReportError
+
+    return ConfigError, UserError, ExportError, PublishError, ReportError
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.debug:
+        return args.func(args)
     try:
         return args.func(args)
-    except ConfigError as exc:
-        _say(f"error: {exc}")
-        return 2
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except Exception as exc:
+        if isinstance(exc, _user_errors()):
+            _say(f"error: {exc}")
+            return 2
+        if isinstance(exc, PermissionError):
+            _say(f"error: permission denied: {exc.filename or exc}; check the permissions of SKILLPATH_HOME "
+                 "and the landing directory (skillpath --debug shows the traceback)")
+            return 2
+        if isinstance(exc, FileNotFoundError):
+            _say(f"error: no such file or directory: {exc.filename or exc} (skillpath --debug shows the traceback)")
+            return 2
+        _say(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+             "(an unexpected failure; skillpath --debug shows the traceback)")
+        return 1
 
 
 if __name__ == "__main__":

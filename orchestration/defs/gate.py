@@ -58,7 +58,7 @@ def gx_gate(context: dg.AssetCheckExecutionContext):
             if warnings:
                 description += "; warnings: " + "; ".join(e.line for e in warnings)
         elif warnings:
-            description = "warning: " + "; ".join(e.line for e in warnings)
+            description = "; ".join(e.line for e in warnings)
         else:
             description = "all expectations met"
         yield dg.AssetCheckResult(
