@@ -210,6 +210,11 @@ def summarise_run(result, instance) -> dict:
         and ev.asset_key == dg.AssetKey("warehouse")
         for ev in result.all_events
     )
+    dbt_failures = dbt_failed_nodes() if any(f["step"] == "skillpath_dbt" for f in failed_steps) else []
+    for f in failed_steps:
+        if f["step"] == "skillpath_dbt" and dbt_failures:
+            f["dbt_failures"] = dbt_failures
+            f["error"] = "; ".join(dbt_failures) + "\n" + f["error"]
     failed_checks = [c for c in checks if c["blocking"]]
     warned_checks = [c for c in checks if not c["passed"] and not c["blocking"]]
     reason = None
@@ -232,6 +237,30 @@ def summarise_run(result, instance) -> dict:
         "checks_warned": warned_checks,
         "reason": reason,
     }
+
+
+def dbt_failed_nodes() -> list[str]:
+    """What failed in the last ``dbt build`` (its run_results.json): each failed test with
+    its failing rows, each model that errored (a violated contract constraint) with dbt's message."""
+    path = settings().home / "dbt_target" / "run_results.json"
+    try:
+        results = json.loads(path.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return []
+    out = []
+    for r in results:
+        if r.get("status") not in ("fail", "error"):
+            continue
+        uid = r.get("unique_id", "")
+        name = uid.split(".")[2] if uid.count(".") >= 2 else uid
+        if uid.startswith("test."):
+            failures = r.get("failures")
+            what = (f"{failures} failing row{'' if failures == 1 else 's'}" if r["status"] == "fail"
+                    else (r.get("message") or "error").splitlines()[0])
+            out.append(f"dbt test {name} {r['status']}: {what}")
+        else:
+            out.append(f"dbt {uid.split('.')[0]} {name} error: {(r.get('message') or '').splitlines()[0][:300]}")
+    return out
 
 
 def observed_value(check: dict) -> str:
