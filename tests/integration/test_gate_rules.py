@@ -109,8 +109,8 @@ def test_key_null_range_and_relationship_failures_block(published_home, tmp_path
         # key: two raw statements share one id (the source's unique test)
         "update raw.xapi_statements set statement_id = (select min(statement_id) from raw.xapi_statements) "
         "where statement_id = (select max(statement_id) from raw.xapi_statements)",
-        # null: an event without an id
-        "update raw.credential_events set event_id = '  ' "
+        # null: an event without the credential it is about
+        "update raw.credential_events set credential_id = '  ' "
         "where event_id = (select min(event_id) from raw.credential_events)",
         # range: negative points
         "update raw.lms_exercises set max_points = '-5' "
@@ -125,8 +125,8 @@ def test_key_null_range_and_relationship_failures_block(published_home, tmp_path
     _assert_blocked(proc, home, before, versions)
     failed = _check_lines(proc.stdout, "FAIL")
     by_test = {key.split(" / ")[1]: (key, value) for key, value in failed.items()}
-    assert by_test["not_null_stg_credential_events__events_event_id"] == (
-        "staging/stg_credential_events__events / not_null_stg_credential_events__events_event_id",
+    assert by_test["not_null_stg_credential_events__events_award_id"] == (
+        "staging/stg_credential_events__events / not_null_stg_credential_events__events_award_id",
         "1 failing row, dbt status fail")
     range_test = next(k for k in by_test if k.startswith("learning_between_stg_lms__exercises_max_points"))
     assert by_test[range_test][1] == "1 failing row, dbt status fail"
