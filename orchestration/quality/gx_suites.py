@@ -700,7 +700,8 @@ def _to_result(exp: dict[str, Any], gx_result, spec: SuiteSpec, previous_rows: i
     severity = exp.get("severity", BLOCKING)
     etype = exp["type"]
     is_freshness = etype == "expect_column_max_to_be_between" and "fresh_since" in _parameters_used(exp["kwargs"])
-    if is_freshness and not delivered and observed is None:
+    no_rows = observed is None or (isinstance(observed, datetime) and pd.isna(observed))  # NaT: empty column
+    if is_freshness and not delivered and no_rows:
         success = True  # an empty mart whose sources never delivered: the empty_mart check says so
     status = "PASS" if success else ("FAIL" if severity == BLOCKING else "WARN")
     if error:
@@ -719,7 +720,7 @@ def _to_result(exp: dict[str, Any], gx_result, spec: SuiteSpec, previous_rows: i
         allowed = 1 - float(kwargs.get("mostly", 1.0))
         text = (f"nulls in {column}: {_pct(observed)}% ({unexpected} of {elements} rows), "
                 f"allowed <= {allowed * 100:.4g}%")
-    elif is_freshness and not delivered and observed is None:
+    elif is_freshness and not delivered and no_rows:
         text = f"freshness of {column}: no rows, its sources delivered nothing"
     elif is_freshness:
         basis = (f"newest delivered raw.{newest[0]} {_fmt(newest[1])}" if newest

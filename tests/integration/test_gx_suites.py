@@ -401,7 +401,8 @@ def make_raw(path: Path, tables: dict[str, list[datetime]]) -> Path:
         for name, times in tables.items():
             col = RAW_SOURCES[name] or "loaded_at"
             con.execute(f"create table raw.{name} ({col} timestamp)")
-            con.executemany(f"insert into raw.{name} values (?)", [(t,) for t in times])
+            if times:
+                con.executemany(f"insert into raw.{name} values (?)", [(t,) for t in times])
     finally:
         con.close()
     return path
