@@ -17,6 +17,74 @@ from orchestration.config import ConfigError, settings
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+class UserError(RuntimeError):
+    """Something the user can fix (a setting, a path, an argument): one line, no traceback."""
+
+
+def _writable_home(home: Path) -> None:
+    """SKILLPATH_HOME exists (created if need be) and this user may write there."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create SKILLPATH_HOME {home}: {exc.strerror or exc}; "
+                        "point SKILLPATH_HOME at a writable directory") from exc
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise UserError(f"SKILLPATH_HOME {home} is not writable; "
+                        "point SKILLPATH_HOME at a writable directory or fix its permissions")
+
+
+def _readable_landing(s) -> None:
+    """The landing directory exists and can be listed (unless an LRS is the only source)."""
+    landing = s.landing_dir
+    if not landing.exists():
+        if s.lrs_url:
+            return
+        raise UserError(f"the landing directory {landing} does not exist; create it and put the source "
+                        "files there, or set SKILLPATH_LANDING_DIR (skillpath generate writes sample data)")
+    if not landing.is_dir():
+        raise UserError(f"the landing directory {landing} is not a directory; set SKILLPATH_LANDING_DIR")
+    if not os.access(landing, os.R_OK | os.X_OK):
+        raise UserError(f"the landing directory {landing} is not readable; fix its permissions "
+                        "or set SKILLPATH_LANDING_DIR")
+
+
+class _HideStackTraces:
+    """Standard error without the stack traces Dagster's console log appends to an error
+    event (a blocked gate, a failed step); ``--debug`` keeps them."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._skipping = False
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._line(line)
+        return len(text)
+
+    def _line(self, line: str) -> None:
+        if line.startswith(("Stack Trace:", "The above exception")):
+            if not self._skipping:
+                self._stream.write("(stack trace hidden; skillpath --debug shows it)\n")
+            self._skipping = True
+            return
+        if self._skipping and (not line.strip() or line[:1].isspace()):
+            return
+        self._skipping = False
+        self._stream.write(line + "\n")
+
+    def flush(self) -> None:
+        if self._pending and not self._skipping:
+            self._stream.write(self._pending)
+            self._pending = ""
+        self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def _say(msg: str) -> None:
     print(msg, flush=True)
 
@@ -123,19 +191,32 @@ def summarise_run(result, instance) -> dict:
         elif ev.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             d = ev.event_specific_data
             md = {k: getattr(v, "value", v) for k, v in (d.metadata or {}).items()}
-            checks.append({
+            severity = getattr(d.severity, "value", str(d.severity or "ERROR"))
+            check = {
                 "asset": d.asset_key.to_user_string(),
                 "check": d.check_name,
                 "passed": bool(d.passed),
+                "severity": severity,
+                # docs/quality.md: only a failed ERROR check blocks; a WARN one (dbt severity
+                # warn, a GX warning) is reported and the warehouse is still published
+                "blocking": not d.passed and severity == "ERROR",
                 "description": d.description,
                 "metadata": md,
-            })
+            }
+            check["observed"] = observed_value(check)
+            checks.append(check)
     published = any(
         ev.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION
         and ev.asset_key == dg.AssetKey("warehouse")
         for ev in result.all_events
     )
-    failed_checks = [c for c in checks if not c["passed"]]
+    dbt_failures = dbt_failed_nodes() if any(f["step"] == "skillpath_dbt" for f in failed_steps) else []
+    for f in failed_steps:
+        if f["step"] == "skillpath_dbt" and dbt_failures:
+            f["dbt_failures"] = dbt_failures
+            f["error"] = "; ".join(dbt_failures) + "\n" + f["error"]
+    failed_checks = [c for c in checks if c["blocking"]]
+    warned_checks = [c for c in checks if not c["passed"] and not c["blocking"]]
     reason = None
     if failed_checks:  # a failed blocking check also fails its step: the checks are the reason
         reason = "blocked by checks: " + ", ".join(f"{c['asset']}:{c['check']}" for c in failed_checks)
@@ -153,8 +234,52 @@ def summarise_run(result, instance) -> dict:
         "checks_total": len(checks),
         "checks": checks,
         "checks_failed": failed_checks,
+        "checks_warned": warned_checks,
         "reason": reason,
     }
+
+
+def dbt_failed_nodes() -> list[str]:
+    """What failed in the last ``dbt build`` (its run_results.json): each failed test with
+    its failing rows, each model that errored (a violated contract constraint) with dbt's message."""
+    path = settings().home / "dbt_target" / "run_results.json"
+    try:
+        results = json.loads(path.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return []
+    out = []
+    for r in results:
+        if r.get("status") not in ("fail", "error"):
+            continue
+        uid = r.get("unique_id", "")
+        name = uid.split(".")[2] if uid.count(".") >= 2 else uid
+        if uid.startswith("test."):
+            failures = r.get("failures")
+            what = (f"{failures} failing row{'' if failures == 1 else 's'}" if r["status"] == "fail"
+                    else (r.get("message") or "error").splitlines()[0])
+            out.append(f"dbt test {name} {r['status']}: {what}")
+        else:
+            out.append(f"dbt {uid.split('.')[0]} {name} error: {(r.get('message') or '').splitlines()[0][:300]}")
+    return out
+
+
+def observed_value(check: dict) -> str:
+    """What a check observed, in one line: a dbt test's failing rows, a suite's results, ..."""
+    md = check.get("metadata") or {}
+    if "dagster_dbt/failed_row_count" in md or "status" in md:
+        rows = md.get("dagster_dbt/failed_row_count")
+        status = md.get("status")
+        parts = []
+        if rows is not None:
+            parts.append(f"{rows} failing row{'' if rows == 1 else 's'}")
+        if status is not None:
+            parts.append(f"dbt status {status}")
+        return ", ".join(parts) or "no result from dbt"
+    if check.get("description"):
+        return str(check["description"])
+    if md.get("problems") not in (None, "none"):
+        return str(md["problems"])
+    return "no observed value reported"
 
 
 def print_checks(summary: dict) -> None:
@@ -162,18 +287,23 @@ def print_checks(summary: dict) -> None:
     checks = summary.get("checks", [])
     if not checks:
         return
-    failed = [c for c in checks if not c["passed"]]
+    failed = [c for c in checks if c.get("blocking", not c["passed"])]
+    warned = [c for c in checks if not c["passed"] and c not in failed]
     dbt_tests = [c for c in checks if c["check"] not in ("gx_suite", "ingestion_reconciled")]
-    _say(f"quality gate: {len(checks)} checks, {len(failed)} failed "
+    _say(f"quality gate: {len(checks)} checks, {len(failed)} failed, {len(warned)} warnings "
          f"({len(dbt_tests)} dbt tests, {sum(c['check'] == 'gx_suite' for c in checks)} GX suites, "
          f"ingestion reconciliation)")
-    for c in sorted(checks, key=lambda c: (c["passed"], c["asset"], c["check"])):
+
+    def rank(c):
+        return (0 if c in failed else 1 if c in warned else 2, c["asset"], c["check"])
+
+    for c in sorted(checks, key=rank):
         if c["passed"] and c in dbt_tests:
             continue
-        mark = "pass" if c["passed"] else "FAIL"
+        mark = "FAIL" if c in failed else "WARN" if c in warned else "pass"
         line = f"  [{mark}] {c['asset']} / {c['check']}"
-        if not c["passed"] and c.get("description"):
-            line += f": {c['description']}"
+        if not c["passed"]:
+            line += f": {c.get('observed') or observed_value(c)}"
         elif c["check"] == "gx_suite":
             line += f" ({c['metadata'].get('expectations', '?')} expectations)"
         _say(line[:1500])
@@ -185,14 +315,17 @@ def print_run_summary(summary: dict) -> None:
     print_checks(summary)
     _say("=" * 72)
     if summary["success"]:
+        warned = summary.get("checks_warned") or []
         _say(f"run {summary['run_id'][:8]} succeeded in {summary['seconds']} s; "
-             f"{summary['checks_total']} checks passed")
+             f"{summary['checks_total'] - len(warned)} checks passed, {len(warned)} with warnings")
+        for c in warned:
+            _say(f"  warning {c['asset']} / {c['check']}: {c.get('observed') or observed_value(c)}"[:1500])
         _say(f"published warehouse: {s.warehouse_db}")
     else:
         _say(f"run {summary['run_id'][:8]} did NOT publish ({summary['seconds']} s)")
         _say(f"why: {summary['reason']}")
         for c in summary["checks_failed"]:
-            _say(f"  failed check {c['asset']} / {c['check']}: {c['description']}")
+            _say(f"  failed check {c['asset']} / {c['check']}: {c.get('observed') or observed_value(c)}"[:1500])
         for f in summary["failed_steps"]:
             _say(f"  failed step {f['step']}: {f['error'][:800]}")
         if s.warehouse_db.exists():
@@ -247,7 +380,8 @@ def _notify_failure(summary: dict) -> None:
         "run_id": summary["run_id"],
         "reason": summary["reason"],
         "failed_checks": [
-            {k: c[k] for k in ("asset", "check", "description")} for c in summary["checks_failed"]
+            {"asset": c["asset"], "check": c["check"], "description": c.get("observed") or c["description"]}
+            for c in summary["checks_failed"]
         ],
         "failed_steps": summary["failed_steps"],
     })
@@ -260,8 +394,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _say(f"error: {exc}")
         return 2
-    with _single_writer(s.home):
-        summary = run_pipeline(full_refresh=args.full_refresh)
+    _writable_home(s.home)
+    _readable_landing(s)
+    debug = getattr(args, "debug", False)
+    stderr = sys.stderr
+    if not debug:
+        sys.stderr = _HideStackTraces(stderr)
+    try:
+        with _single_writer(s.home):
+            summary = run_pipeline(full_refresh=args.full_refresh)
+    finally:
+        if not debug:
+            sys.stderr.flush()
+            sys.stderr = stderr
     _ingest_report()
     print_run_summary(summary)
     if args.json:
@@ -290,7 +435,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if base:
             os.environ["SKILLPATH_AS_OF_DATE"] = base
             _say(f"demo: as-of date {base} (the sample data's last day)")
-    rc = cmd_run(argparse.Namespace(full_refresh=False, json=None))
+    rc = cmd_run(argparse.Namespace(full_refresh=False, json=None, debug=getattr(args, "debug", False)))
     if rc == 0:
         _say(f"\nwarehouse: {s.warehouse_db}\nreport:    {s.home / 'report.html'}\n"
              f"exports:   {s.exports_dir}\n"
@@ -346,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Learning and credential analytics warehouse. Settings come from SKILLPATH_* "
                     "environment variables (SKILLPATH_HOME, default ./.skillpath).",
     )
+    p.add_argument("--debug", action="store_true",
+                   help="show Python tracebacks (by default an error is one line saying what to do)")
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="write a realistic sample landing zone",
@@ -404,16 +551,44 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--skip", action="append", default=[], choices=["empty", "full", "floor", "incremental"],
                    help="leave a step out and keep its previous figures (repeatable)")
     b.set_defaults(func=cmd_bench)
+    for command in sub.choices.values():  # `skillpath run --debug` as well as `skillpath --debug run`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show Python tracebacks")
     return p
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that describe a user's mistake, not a bug: reported in one line."""
+    from orchestration.publish.duckdb_publish import PublishError
+    from orchestration.publish.exports import ExportError
+    from orchestration.report import ReportError
+
+    return ConfigError, UserError, ExportError, PublishError, ReportError
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.debug:
+        return args.func(args)
     try:
         return args.func(args)
-    except ConfigError as exc:
-        _say(f"error: {exc}")
-        return 2
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    except Exception as exc:
+        if isinstance(exc, _user_errors()):
+            _say(f"error: {exc}")
+            return 2
+        if isinstance(exc, PermissionError):
+            _say(f"error: permission denied: {exc.filename or exc}; check the permissions of SKILLPATH_HOME "
+                 "and the landing directory (skillpath --debug shows the traceback)")
+            return 2
+        if isinstance(exc, FileNotFoundError):
+            _say(f"error: no such file or directory: {exc.filename or exc} (skillpath --debug shows the traceback)")
+            return 2
+        _say(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+             "(an unexpected failure; skillpath --debug shows the traceback)")
+        return 1
 
 
 if __name__ == "__main__":

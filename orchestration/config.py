@@ -47,6 +47,8 @@ class Settings:
     as_of_date: dt.date | None
     expectations_dir: Path
     default_account: str | None = None
+    freshness_days: int | None = None
+    max_row_drop: float | None = None
 
     # Files under SKILLPATH_HOME -------------------------------------------------
     @property
@@ -132,6 +134,8 @@ def settings() -> Settings:
         as_of_date=_date(_env("SKILLPATH_AS_OF_DATE")),
         expectations_dir=Path(_env("SKILLPATH_EXPECTATIONS_DIR", str(REPO_ROOT / "expectations"))).resolve(),
         default_account=_env("SKILLPATH_DEFAULT_ACCOUNT"),
+        freshness_days=_number("SKILLPATH_FRESHNESS_DAYS", int, 0, None),
+        max_row_drop=_number("SKILLPATH_MAX_ROW_DROP", float, 0, 1),
     )
 
 
@@ -139,6 +143,21 @@ def _non_negative(name: str, value):
     if value < 0:
         raise ConfigError(f"{name} must be 0 or more, got {value!r}")
     return value
+
+
+def _number(name: str, kind: type, low: float, high: float | None):
+    """An optional numeric setting (None when unset), checked against its range."""
+    value = _env(name)
+    if value is None:
+        return None
+    try:
+        number = kind(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a{'n integer' if kind is int else ' number'}, got {value!r}") from exc
+    if number < low or (high is not None and number > high):
+        raise ConfigError(f"{name} must be {'from ' + str(low) + ' to ' + str(high) if high is not None else '>= ' + str(low)}"
+                          f", got {value!r}")
+    return number
 
 
 def _date(value: str | None) -> dt.date | None:

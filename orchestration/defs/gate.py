@@ -1,9 +1,12 @@
 """The quality gate: Great Expectations suites (expectations/) as blocking asset checks on the marts.
 
-dbt tests run inside ``dbt build`` (a failing one fails that step); the ingestion
-reconciliation is a blocking check on ``raw_ingest_summary`` (defs/ingest.py).
-Here every mart gets a blocking ``gx_suite`` check, so a failed expectation stops
-publication in the same run.
+dbt tests run inside ``dbt build`` (a failing error-severity one fails that step;
+a warn-severity one is a WARN check result); the ingestion reconciliation is a
+blocking check on ``raw_ingest_summary`` (defs/ingest.py). Here every mart gets a
+blocking ``gx_suite`` check: a failed critical expectation is an ERROR result and
+stops publication in the same run; when only warning expectations fail (freshness,
+an empty mart whose sources never delivered) the result is failed with severity
+WARN, which Dagster does not block on, and the warehouse is published.
 """
 
 
@@ -33,7 +36,8 @@ def gx_gate(context: dg.AssetCheckExecutionContext):
     pause_point("gate")
     s = settings()
     previous = s.warehouse_db if s.warehouse_db.exists() else None
-    suite_results = run_suites(s.build_db, previous, as_of=s.as_of_date, suites_dir=s.expectations_dir)
+    suite_results = run_suites(s.build_db, previous, as_of=s.as_of_date, suites_dir=s.expectations_dir,
+                               raw_db=s.raw_db, freshness_days=s.freshness_days, max_row_drop=s.max_row_drop)
     save_gate_results(suite_results)
     results = {r.suite: r for r in suite_results}
     for key in mart_keys():
@@ -43,21 +47,35 @@ def gx_gate(context: dg.AssetCheckExecutionContext):
             yield dg.AssetCheckResult(asset_key=key, check_name=CHECK_NAME, passed=False,
                                       description=f"no Great Expectations suite for {name} in expectations/")
             continue
-        failed = [e for e in res.expectations if not e.success]
+        blocking, warnings = res.blocking_failures, res.warnings
         lines = [e.line for e in res.expectations]
-        if failed:
-            context.log.error(f"{name}: " + "; ".join(e.line for e in failed))
+        if blocking:
+            context.log.error(f"{name}: " + "; ".join(e.line for e in blocking))
+        if warnings:
+            context.log.warning(f"{name}: " + "; ".join(e.line for e in warnings))
+        if blocking:
+            description = "failed: " + "; ".join(e.line for e in blocking)
+            if warnings:
+                description += "; warnings: " + "; ".join(e.line for e in warnings)
+        elif warnings:
+            description = "; ".join(e.line for e in warnings)
+        else:
+            description = "all expectations met"
         yield dg.AssetCheckResult(
             asset_key=key,
             check_name=CHECK_NAME,
-            passed=bool(res.success),
+            # a warning fails the check with WARN severity: shown in the UI, not blocking
+            passed=not blocking and not warnings,
+            severity=dg.AssetCheckSeverity.ERROR if blocking or not warnings else dg.AssetCheckSeverity.WARN,
             metadata={
                 "expectations": len(res.expectations),
-                "failed": len(failed),
+                "failed": len(blocking),
+                "warnings": len(warnings),
+                **({"rows": res.row_count} if res.row_count is not None else {}),
+                "sources_delivered": "unknown" if res.delivered is None else ("yes" if res.delivered else "no"),
                 "results": dg.MetadataValue.md("\n".join(f"- {x}" for x in lines) or "none"),
             },
-            description=("all expectations met" if not failed
-                         else "failed: " + "; ".join(e.line for e in failed))[:2000],
+            description=description[:2000],
         )
 
 

@@ -72,12 +72,36 @@ class _Warehouse:
     def has(self, table_name: str, *cols: str) -> bool:
         return self.missing(table_name, *cols) is None
 
+    def empty(self, table_name: str) -> bool:
+        """``marts.<table_name>`` is in the warehouse and holds no rows."""
+        return self.has(table_name) and not self.value(f'select count(*) from marts."{table_name}"')
+
     def close(self) -> None:
         self.con.close()
 
 
 def _unavailable(what: str, reason: str) -> str:
     return f'<p class="note">{esc(what)}: not available ({esc(reason)}).</p>'
+
+
+#: The marts each section of the report shows (a section whose marts are all empty is hidden).
+SECTION_MARTS = {
+    "flow": ("mart_learner_flow", "mart_pathway_progress"),
+    "accounts": ("mart_course_overview", "mart_learner_course_progress", "mart_group_league",
+                 "mart_chapter_mastery"),
+    "engagement": ("mart_credential_engagement", "mart_credential_verification"),
+}
+
+
+def _hidden(w: _Warehouse, anchor: str, title: str) -> str | None:
+    """A one-line section in place of one whose marts are all empty (a deployment without
+    that kind of source publishes them empty, with a gate warning); None to render it."""
+    marts = SECTION_MARTS[anchor]
+    if not all(w.empty(m) for m in marts):
+        return None
+    return _section(anchor, title, f'<p class="note" id="{esc(anchor)}-hidden">Hidden: '
+                                   f'{esc(", ".join(marts))} are empty in this publication '
+                                   "(their sources delivered no data).</p>")
 
 
 def _section(anchor: str, title: str, body: str) -> str:
@@ -598,11 +622,14 @@ def _gate_rows(gate_summary: Any) -> list[dict]:
         exps = get(res, "expectations") or []
         if not exps:
             out.append({"suite": suite, "expectation": get(res, "error") or "suite", "passed": get(res, "success"),
-                        "observed": None})
+                        "result": "pass" if get(res, "success") else "FAIL", "observed": None})
         for e in exps:
             eget = (lambda o, k: o.get(k)) if isinstance(e, Mapping) else getattr
+            passed = eget(e, "success")
+            blocking = (eget(e, "severity") or "critical") == "critical"
             out.append({"suite": suite, "expectation": eget(e, "line") or eget(e, "type"),
-                        "passed": eget(e, "success"), "observed": eget(e, "observed")})
+                        "passed": passed, "result": "pass" if passed else ("FAIL" if blocking else "WARN"),
+                        "observed": eget(e, "observed")})
     return out
 
 
@@ -624,15 +651,23 @@ def _freshness(w: _Warehouse, gate_summary: Any) -> str:
                       table_id="sources", mart="meta.sources", caption="Raw sources behind this publication",
                       sortable=False)
     body += "<h3>Quality gate</h3>"
-    body += ('<p>This warehouse was published, so every blocking check passed: the dbt tests, the Great '
-             "Expectations suites of <code>expectations/</code> (row counts against the previous publication, "
-             "null rates, value ranges, freshness) and the ingestion reconciliation.</p>")
+    body += ('<p>This warehouse was published, so every blocking check passed: the error-severity dbt tests '
+             "and contract constraints, the critical expectations of the Great Expectations suites of "
+             "<code>expectations/</code> (row counts against the previous publication, null rates, value "
+             "ranges) and the ingestion reconciliation. Warnings (freshness, marts left empty because their "
+             "sources delivered nothing) do not block publication; they are listed below.</p>")
     gate = _gate_rows(gate_summary)
     if not gate and w.has("meta.gate_results", "suite", "expectation", "passed"):
         gate = w.rows("select * from meta.gate_results order by suite, expectation")
+    warnings = [g for g in gate if g.get("result") == "WARN"]
+    if warnings:
+        body += ('<ul class="warnings" id="gate-warnings">'
+                 + "".join(f"<li>{esc(g['suite'])}: {esc(g['expectation'])}</li>" for g in warnings) + "</ul>")
     if gate:
-        body += table(gate, [Col("suite", "Suite"), Col("expectation", "Expectation"), Col("passed", "Passed", "bool"),
-                             Col("observed", "Observed")], table_id="gate", mart="meta.gate_results",
+        cols = [Col("suite", "Suite"), Col("expectation", "Expectation"), Col("passed", "Passed", "bool")]
+        if any("result" in g for g in gate):
+            cols.append(Col("result", "Result"))
+        body += table(gate, [*cols, Col("observed", "Observed")], table_id="gate", mart="meta.gate_results",
                       caption="Checks of this run")
     else:
         body += '<p class="note">The individual check results of this run are in the Dagster UI and in ' \
@@ -666,7 +701,11 @@ def build_report(warehouse_db: Path, out: Path, *, names: Mapping[str, str] | No
             raise ReportError(f"{warehouse_db} has no schema 'marts': not a published warehouse")
         published = w.value("select max(published_at) from meta.publication") \
             if w.has("meta.publication", "published_at") else None
-        sections = [_executive(w, small_cell_k), _flows(w), _accounts(w, names, top_n), _engagement(w, top_n),
+        sections = [_executive(w, small_cell_k),
+                    _hidden(w, "flow", "Learner flow through collections") or _flows(w),
+                    _hidden(w, "accounts", "Accounts: courses, leagues and chapter mastery")
+                    or _accounts(w, names, top_n),
+                    _hidden(w, "engagement", "Credential engagement and verification") or _engagement(w, top_n),
                     _freshness(w, gate_summary)]
     finally:
         w.close()

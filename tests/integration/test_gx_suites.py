@@ -386,3 +386,129 @@ def test_real_suites_pass_on_sound_marts_and_fail_on_broken_ones(tmp_path):
     assert failed[("expect_table_row_count_to_be_between", None)].kwargs == {"min_value": 16}  # ceil(0.95 * 16)
     assert failed[("expect_column_max_to_be_between", "started_at")].kwargs == {
         "column": "started_at", "min_value": datetime(2024, 3, 31)}
+
+
+# --------------------------------------------------------------------------- sources, severities, overrides
+
+
+def make_raw(path: Path, tables: dict[str, list[datetime]]) -> Path:
+    """A raw layer (lake.duckdb) with ``raw.<table>`` holding one row per event time given."""
+    from orchestration.quality.gx_suites import RAW_SOURCES
+
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("create schema if not exists raw")
+        for name, times in tables.items():
+            col = RAW_SOURCES[name] or "loaded_at"
+            con.execute(f"create table raw.{name} ({col} timestamp)")
+            if times:
+                con.executemany(f"insert into raw.{name} values (?)", [(t,) for t in times])
+    finally:
+        con.close()
+    return path
+
+
+FRESH_WARNING = {"type": "expect_column_max_to_be_between", "severity": "warning",
+                 "kwargs": {"column": "last_attempt_at", "min_value": {"$PARAMETER": "fresh_since"}}}
+
+
+def test_an_empty_mart_warns_when_its_sources_never_delivered_and_blocks_when_they_did(tmp_path):
+    build = make_db(tmp_path / "build.duckdb", {"scores": (SCORES_DDL, [])})
+    d = tmp_path / "suites"
+    write_suite(d, "scores", [ROW_COUNT, FRESH_WARNING], max_age_days=30,
+                sources=[["xapi_statements", "lms_courses"]])
+    never = make_raw(tmp_path / "never.duckdb", {"xapi_statements": [], "lms_courses": []})
+    did = make_raw(tmp_path / "did.duckdb", {"xapi_statements": [], "lms_courses": [datetime(2024, 1, 1)]})
+
+    [warned] = run_suites(build, None, as_of=AS_OF, suites_dir=d, raw_db=never)
+    [blocked] = run_suites(build, None, as_of=AS_OF, suites_dir=d, raw_db=did)
+
+    assert warned.success and warned.delivered is False and not warned.blocking_failures
+    assert [e.line for e in warned.expectations] == [
+        "PASS row count of marts.scores: 0, expected >= 0 (no previous publication) (its sources delivered nothing)",
+        "PASS freshness of last_attempt_at: no rows, its sources delivered nothing",
+        "WARN marts.scores is empty: its sources (raw.xapi_statements or raw.lms_courses) were never delivered",
+    ]
+    assert [e.type for e in warned.warnings] == ["empty_mart"]
+    assert "WARN scores (marts.scores, 0 rows): 2 of 3 expectations met" in format_results([warned])
+    assert not blocked.success and blocked.delivered is True
+    assert [e.line for e in blocked.blocking_failures] == [
+        "FAIL row count of marts.scores: 0, expected >= 1 (no previous publication)"]
+    # with no raw layer given, every source counts as delivered (the strict, earlier behaviour)
+    [strict] = run_suites(build, None, as_of=AS_OF, suites_dir=d)
+    assert not strict.success and strict.delivered is None
+
+
+def test_freshness_is_measured_from_the_newest_delivered_data_and_only_warns(tmp_path):
+    """A backfill of 2015 data run in 2024: the mart is as fresh as what was delivered (pass);
+    that the delivered data is old is a warning, and the suite passes."""
+    d = tmp_path / "suites"
+    write_suite(d, "scores", [ROW_COUNT, FRESH_WARNING], max_age_days=30, sources=["xapi_statements"])
+    raw = make_raw(tmp_path / "lake.duckdb", {"xapi_statements": [datetime(2015, 6, 30, 18, 0),
+                                                                 datetime(2015, 1, 2)]})
+    current = make_db(tmp_path / "current.duckdb",
+                      {"scores": (SCORES_DDL, score_rows(newest=datetime(2015, 6, 30, 12, 0)))})
+    lagging = make_db(tmp_path / "lagging.duckdb",
+                      {"scores": (SCORES_DDL, score_rows(newest=datetime(2015, 5, 30, 23, 0)))})
+
+    [ok] = run_suites(current, None, as_of=AS_OF, suites_dir=d, raw_db=raw)
+    [lag] = run_suites(lagging, None, as_of=AS_OF, suites_dir=d, raw_db=raw)
+
+    assert ok.success and lag.success
+    assert [e.line for e in ok.expectations[1:]] == [
+        "PASS freshness of last_attempt_at: newest 2015-06-30 12:00:00, expected >= 2015-05-31 "
+        "(newest delivered raw.xapi_statements 2015-06-30 18:00:00, max age 30 days)",
+        "WARN newest delivered data (raw.xapi_statements.statement_timestamp): 2015-06-30 18:00:00, "
+        "expected >= 2024-03-01 (as of 2024-03-31, max age 30 days)",
+    ]
+    assert [(e.type, e.severity) for e in ok.warnings] == [("source_freshness", "warning")]
+    # the mart lags a month behind what was delivered: a warning too, not a block
+    assert [e.line for e in lag.warnings] == [
+        "WARN freshness of last_attempt_at: newest 2015-05-30 23:00:00, expected >= 2015-05-31 "
+        "(newest delivered raw.xapi_statements 2015-06-30 18:00:00, max age 30 days)",
+        ok.warnings[0].line,
+    ]
+    # SKILLPATH_FRESHNESS_DAYS replaces max_age_days: 3500 days back from 2024-03-31 reaches 2014
+    [wide] = run_suites(current, None, as_of=AS_OF, suites_dir=d, raw_db=raw, freshness_days=3500)
+    assert wide.success and not wide.warnings
+
+
+def test_max_row_drop_replaces_the_suites_tolerance(tmp_path, suites):
+    previous = make_db(tmp_path / "warehouse.duckdb", {"scores": (SCORES_DDL, score_rows(50))})
+    build = make_db(tmp_path / "build.duckdb", {"scores": (SCORES_DDL, score_rows(40))})
+
+    [default] = run_suites(build, previous, as_of=AS_OF, suites_dir=suites)  # 10 %: >= 45
+    [loose] = run_suites(build, previous, as_of=AS_OF, suites_dir=suites, max_row_drop=0.2)  # >= 40
+    [tight] = run_suites(build, previous, as_of=AS_OF, suites_dir=suites, max_row_drop=0.19)  # >= 41
+
+    assert [e.line for e in default.blocking_failures] == [
+        "FAIL row count of marts.scores: 40, expected >= 45 (previous publication 50 rows, tolerance 10%)"]
+    assert loose.success
+    assert [e.line for e in tight.blocking_failures] == [
+        "FAIL row count of marts.scores: 40, expected >= 41 (previous publication 50 rows, tolerance 19%)"]
+
+
+@pytest.mark.parametrize(
+    ("expectations", "meta", "message"),
+    [
+        ([{**ROW_COUNT, "severity": "fatal"}], {}, r"severity must be one of \['critical', 'warning', 'info'\]"),
+        ([ROW_COUNT], {"sources": ["xapi_statement"]}, r"unknown raw table\(s\) \['xapi_statement'\]"),
+        ([ROW_COUNT], {"sources": "xapi_statements"}, r"sources must be a list"),
+    ],
+)
+def test_invalid_severity_and_sources_are_refused(tmp_path, expectations, meta, message):
+    write_suite(tmp_path / "suites", "bad", expectations, **meta)
+    with pytest.raises(SuiteFileError, match=message):
+        load_suites(tmp_path / "suites")
+
+
+def test_real_suites_name_their_sources_and_freshness_only_warns():
+    specs = {s.name: s for s in load_suites(DEFAULT_SUITES_DIR)}
+    assert all(s.sources for s in specs.values())
+    assert specs["dim_groups"].sources == specs["mart_group_league"].sources == (("lms_groups",),)
+    assert specs["dim_courses"].sources == (("xapi_statements", "lms_courses"),)
+    assert specs["fct_credential_events"].sources == (("credential_events",),)
+    for spec in specs.values():
+        for e in spec.expectations:
+            fresh = "fresh_since" in json.dumps(e["kwargs"])
+            assert e["severity"] == ("warning" if fresh else "critical"), (spec.name, e)
