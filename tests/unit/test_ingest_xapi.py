@@ -90,7 +90,7 @@ def test_every_kind_of_bad_statement_is_quarantined_with_its_reason(env):
         line(stmt(12, timestamp="yesterday")),                                       # 12 bad_timestamp
         line(stmt(13, timestamp=None, stored="2024-03-02T08:00:00+00:00")),          # 13 loaded (stored)
         line(stmt(14, timestamp=None)),                                              # 14 bad_timestamp
-        line(stmt(15, {"account": {"homePage": "https://lms.example.org", "name": "ghost"}})),  # 15 unknown_actor
+        line(stmt(15, {"account": {"homePage": "https://lms.example.org", "name": "ghost"}})),  # 15 loaded (no LMS user needed)
         b"",                                                                         # 16 blank: not a record
         line({**s1, "stored": "2024-03-05T00:00:00Z", "version": "1.0.3"}),         # 17 duplicate of 1
         line(stmt(1, verb={"id": "http://adlnet.gov/expapi/verbs/completed"})),     # 18 duplicate_id_conflict
