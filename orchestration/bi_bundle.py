@@ -128,6 +128,7 @@ def query_context(params: dict) -> dict:
         q["orderby"] = [[params["metric"], False]]
     elif viz == "table" and params.get("query_mode") == "raw":
         q["columns"] = list(params["all_columns"])
+        q["metrics"] = None  # None, not []: with a metrics list Superset groups by the columns (no duplicates)
         q["orderby"] = [json.loads(o) for o in params.get("order_by_cols", [])]
     elif viz == "table":
         q["columns"] = list(params["groupby"])
@@ -180,6 +181,12 @@ def build_bundle(warehouse: Path, postgres_url: str | None = None, postgres_logi
             if kind == "dashboards":
                 config["dashboard_title"] = f"{config['dashboard_title'][:-1]}: {postgres_login})"
                 config["slug"] = f"{config['slug']}-{login}".replace("_", "-")
+            if kind == "datasets":
+                # virtual datasets named per login: Superset's SQLite metadata keeps a UNIQUE
+                # (table_name) from before datasets were unique per database and schema
+                if not config.get("sql"):
+                    raise BundleError(f"{name}: the PostgreSQL datasets must be virtual (SQL) datasets")
+                config["table_name"] = f"{config['table_name']}__{login}"
             files[f"{kind}/{login}/{rest}"] = config
     for name, config in files.items():
         if name.startswith("charts/"):
