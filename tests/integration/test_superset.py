@@ -132,11 +132,12 @@ ORDERED = {"Pathway progress", "Courses", "Learner league (by exercises mastered
 # PostgreSQL dashboard (a manager's login): the same questions for one account, plus names.
 EXPECTED_PG = {
     "Learner league with names (by exercises mastered)":
-        "select p.course_id, p.rank_mastered, u.display_name, p.exercises_mastered, p.mastery_pct, p.points "
+        "select p.course_id, p.rank_mastered, u.display_name, p.exercises_mastered, p.mastery_pct, p.points, "
+        "p.learner_id "
         "from marts.mart_learner_course_progress p join (select distinct learner_id, account_id, display_name "
         "from build.staging.stg_lms__users where learner_id is not null) u "
         "using (learner_id, account_id) where p.account_id = $account "
-        "order by p.course_id, p.rank_mastered, u.display_name",
+        "order by p.course_id, p.rank_mastered, u.display_name, p.learner_id",
 }
 ORDERED_PG = {"Courses", "Group league", "Learner league with names (by exercises mastered)"}
 
