@@ -47,6 +47,7 @@ bench: install
 clean:
 	rm -rf .skillpath dbt_project/target dbt_project/logs
 
-# the Superset bundle (bi/superset) with this installation's connections: make bi-bundle OUT=dir-or.zip
+# the Superset bundle (bi/superset) with this installation's connections (docs/bi.md):
+#   make bi-bundle [OUT=dir-or.zip] [BI_BUNDLE_ARGS="--postgres-login LOGIN"]
 bi-bundle: install
-	$(BIN)/python -m orchestration.bi_bundle --out $${OUT:-$${SKILLPATH_HOME:-.skillpath}/superset_bundle.zip}
+	$(BIN)/python -m orchestration.bi_bundle --out $${OUT:-$${SKILLPATH_HOME:-.skillpath}/superset_bundle.zip} $(BI_BUNDLE_ARGS)
