@@ -229,29 +229,40 @@ def write_bundle(files: dict[str, dict], out: Path) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="skillpath bi-bundle",
-        description="Write the Superset bundle (bi/superset) with this installation's connections.")
+DESCRIPTION = "Write the Superset bundle (bi/superset) with this installation's connections (docs/bi.md)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path,
                         help="a .zip file, or a directory (replaced if it holds a bundle)")
     parser.add_argument("--warehouse", type=Path, default=None,
                         help="the published DuckDB file (default: $SKILLPATH_HOME/warehouse.duckdb)")
-    parser.add_argument("--postgres-url", default=os.environ.get("SKILLPATH_POSTGRES_URL") or None,
+    parser.add_argument("--postgres-url", default=None,
                         help="server and database of the PostgreSQL publication (default: "
-                             "$SKILLPATH_POSTGRES_URL; its user and password are not used)")
+                             "$SKILLPATH_POSTGRES_URL; its user and password are not used; '' leaves it out)")
     parser.add_argument("--postgres-login", default=DEFAULT_PG_LOGIN,
                         help="the login Superset connects with: a member of skillpath_bi (all accounts) "
                              "or of one skillpath_user_<id> role (that account only); default %(default)s")
-    args = parser.parse_args(argv)
+
+
+def add_subcommand(subparsers: Any) -> None:
+    """``skillpath bi-bundle``: ``bi_bundle.add_subcommand(sub)`` in orchestration/cli.py."""
+    p = subparsers.add_parser("bi-bundle", help="write the Superset bundle (dashboards as code)",
+                              description=DESCRIPTION)
+    add_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.warehouse is None:
         from orchestration.config import settings
 
         warehouse = settings().warehouse_db
     else:
         warehouse = args.warehouse
+    postgres_url = os.environ.get("SKILLPATH_POSTGRES_URL") if args.postgres_url is None else args.postgres_url
     try:
-        files = build_bundle(warehouse, args.postgres_url, args.postgres_login)
+        files = build_bundle(warehouse, postgres_url or None, args.postgres_login)
         out = write_bundle(files, args.out)
     except BundleError as exc:
         print(f"bi-bundle: {exc}", file=sys.stderr)
@@ -264,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(warehouse).exists():
         print(f"  note: {Path(warehouse).resolve()} does not exist yet (run the pipeline first)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="skillpath bi-bundle", description=DESCRIPTION)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

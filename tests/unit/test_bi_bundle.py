@@ -10,6 +10,7 @@ numbers: tests/integration/test_superset.py.
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orchestration import bi_bundle
 from orchestration.bi_bundle import (
     PASSWORD_MASK,
     SOURCE,
@@ -176,6 +178,14 @@ def test_write_zip_and_directory_and_the_command(tmp_path, files):
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert "7 dashboards, 31 charts" in proc.stdout and "superset_bi:XXXXXXXXXX@db.example.org" in proc.stdout
+    # the subcommand orchestration/cli.py can mount: skillpath bi-bundle
+    parser = argparse.ArgumentParser(prog="skillpath")
+    bi_bundle.add_subcommand(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["bi-bundle", "--out", str(tmp_path / "d.zip"), "--warehouse", str(tmp_path / "w"),
+                              "--postgres-url", ""])
+    assert args.func(args) == 0
+    with zipfile.ZipFile(tmp_path / "d.zip") as zf:
+        assert not any("PostgreSQL" in n for n in zf.namelist())
 
 
 def test_committed_duckdb_tree_imports_as_it_is():
