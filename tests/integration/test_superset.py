@@ -13,8 +13,9 @@ login of one account manager. Then, through Superset's REST API:
 - every chart of the PostgreSQL dashboard returns only the manager's account, equal to the
   DuckDB answer restricted to that account, and SQL Lab on that connection sees one account
   and is refused the issuer-level marts: row-level security is PostgreSQL's, not Superset's;
-- the executive dashboard renders in headless Chromium without errors; the screenshot lands in
-  ``test-artifacts/superset.png`` (docs/img/superset.png is a copy).
+- the executive dashboard renders in headless Chromium without errors (screenshot in
+  ``test-artifacts/superset.png``; docs/img/superset.png is a copy), and the learner-flow
+  dashboard's charts ask for one collection (the Collection filter's first value).
 """
 
 from __future__ import annotations
@@ -345,31 +346,55 @@ def test_manager_connection_sees_their_account_only(client, warehouse, manager):
     assert refused.status_code >= 400 and "permission denied" in refused.text, refused.text[:500]
 
 
-@pytest.mark.skipif(chromium_binary() is None, reason="chromium is not installed (scripts/install_system_deps.sh)")
-def test_executive_dashboard_renders_in_chromium(client, tmp_path_factory):
-    dashboard = next(d for d in client.list("dashboard") if d["dashboard_title"] == "Skillpath: executive overview")
-    n_charts = len(client.get(f"/api/v1/dashboard/{dashboard['id']}/charts")["result"])
+CHART_STATE = (
+    "(() => JSON.stringify({charts: document.querySelectorAll('.dashboard-chart').length,"
+    " drawn: document.querySelectorAll('.dashboard-chart canvas, .dashboard-chart .header-line, "
+    ".dashboard-chart table').length,"
+    " loading: document.querySelectorAll('.dashboard-chart .loading').length,"
+    " errors: document.querySelectorAll('.dashboard-chart .alert-danger, .dashboard-chart .ant-alert-error')"
+    ".length}))()")
+
+
+@pytest.fixture(scope="module")
+def browser(client, tmp_path_factory):
+    if chromium_binary() is None:
+        pytest.skip("chromium is not installed (scripts/install_system_deps.sh)")
     with start_chromium(tmp_path_factory.mktemp("chromium") / "profile") as chromium:
         page = chromium.open(width=1400, height=1000)
         for cookie in client.cookies_for_browser():
             page.send("Network.setCookie", **cookie)
-        page.navigate(client.superset.url + dashboard["url"])
-        state = (
-            "(() => { const charts = document.querySelectorAll('.dashboard-chart');"
-            " return JSON.stringify({charts: charts.length,"
-            " drawn: document.querySelectorAll('.dashboard-chart canvas, .dashboard-chart .header-line').length,"
-            " loading: document.querySelectorAll('.dashboard-chart .loading').length,"
-            " errors: document.querySelectorAll('.dashboard-chart .alert-danger, .dashboard-chart .ant-alert-error')"
-            ".length}); })()")
-        page.wait_for(f"(() => {{ const s = JSON.parse({state}); return s.charts === {n_charts} && "
-                      f"s.loading === 0 && s.drawn >= {n_charts}; }})()", timeout=90)
-        time.sleep(1.5)  # ECharts animates the series in
-        final = json.loads(page.evaluate(state))
-        assert final["errors"] == 0, final
-        data_requests = [u for u in page.requests() if "/api/v1/chart/data" in u]
-        assert len(data_requests) >= n_charts
-        # Superset 5.0's menu always requests a telemetry pixel from *.scarf.sh (no internet here)
-        errors = [e for e in page.errors() if "scarf.sh" not in json.dumps(e)]
-        assert errors == []
-        shot = page.screenshot(ARTIFACTS / "superset.png")
+        yield page
+
+
+def open_dashboard(client: SupersetClient, page, title: str) -> list[dict]:
+    """Load a dashboard until every chart is drawn; returns the bodies of its chart-data requests."""
+    dashboard = next(d for d in client.list("dashboard") if d["dashboard_title"] == title)
+    n_charts = len(client.get(f"/api/v1/dashboard/{dashboard['id']}/charts")["result"])
+    page.navigate(client.superset.url + dashboard["url"])
+    page.wait_for(f"(() => {{ const s = JSON.parse({CHART_STATE}); return s.charts === {n_charts} && "
+                  f"s.loading === 0 && s.drawn >= {n_charts}; }})()", timeout=90)
+    time.sleep(1.5)  # ECharts animates the series in
+    final = json.loads(page.evaluate(CHART_STATE))
+    assert final["errors"] == 0, final
+    # Superset 5.0's menu always requests a telemetry pixel from *.scarf.sh (no internet here)
+    errors = [e for e in page.errors() if "scarf.sh" not in json.dumps(e)]
+    assert errors == [], errors
+    bodies = [json.loads(ev["params"]["request"].get("postData") or "{}") for ev in page.events
+              if ev["method"] == "Network.requestWillBeSent"
+              and "/api/v1/chart/data" in ev["params"]["request"]["url"]]
+    assert len(bodies) >= n_charts
+    return bodies
+
+
+def test_executive_dashboard_renders_in_chromium(client, browser):
+    open_dashboard(client, browser, "Skillpath: executive overview")
+    shot = browser.screenshot(ARTIFACTS / "superset.png")
     assert shot.stat().st_size > 20_000
+
+
+def test_learner_flow_dashboard_shows_one_collection(client, browser, warehouse):
+    bodies = open_dashboard(client, browser, "Skillpath: learner flow per collection")
+    first = warehouse.execute("select min(collection_name) from marts.mart_learner_flow").fetchone()[0]
+    filters = [f for b in bodies if b for q in b.get("queries", []) for f in q.get("filters", [])
+               if f.get("col") == "collection_name"]
+    assert filters and all(f["val"] == [first] for f in filters), filters
