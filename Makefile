@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha2
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install demo run test lint dev clean bench
+.PHONY: install demo run test lint dev clean bench bi-bundle
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c "import sys; assert sys.version_info[:2] == (3, 11), sys.version" || { echo "Python 3.11 is needed (set PYTHON=...)"; exit 1; }
@@ -28,6 +28,7 @@ run: install
 test: install
 	bash scripts/install_system_deps.sh
 	bash scripts/install_ralph.sh
+	bash scripts/install_superset.sh
 	bash scripts/install_old_duckdb.sh
 	$(MAKE) lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
@@ -45,3 +46,8 @@ bench: install
 
 clean:
 	rm -rf .skillpath dbt_project/target dbt_project/logs
+
+# the Superset bundle (bi/superset) with this installation's connections (docs/bi.md):
+#   make bi-bundle [OUT=dir-or.zip] [BI_BUNDLE_ARGS="--postgres-login LOGIN"]
+bi-bundle: install
+	$(BIN)/python -m orchestration.bi_bundle --out $${OUT:-$${SKILLPATH_HOME:-.skillpath}/superset_bundle.zip} $(BI_BUNDLE_ARGS)
