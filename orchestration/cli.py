@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from orchestration import bi_bundle
 from orchestration.config import ConfigError, settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -551,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--skip", action="append", default=[], choices=["empty", "full", "floor", "incremental"],
                    help="leave a step out and keep its previous figures (repeatable)")
     b.set_defaults(func=cmd_bench)
+    bi_bundle.add_subcommand(sub)
     for command in sub.choices.values():  # `skillpath run --debug` as well as `skillpath --debug run`
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show Python tracebacks")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SKILLPATH = str(Path(sys.executable).parent / "skillpath")
-COMMANDS = ["generate", "run", "demo", "export", "rollback", "report", "bench"]
+COMMANDS = ["generate", "run", "demo", "export", "rollback", "report", "bench", "bi-bundle"]
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
