@@ -50,6 +50,8 @@ renamed as (
         grouping_activity_id,
         grouping_activity_type,
         {{ learning_clean_text('grouping_activity_name') }} as grouping_activity_name,
+        course_activity_id as context_course_id,
+        {{ learning_clean_text('course_activity_name') }} as context_course_name,
         has_result,
         result_score_scaled as score_scaled,
         result_score_raw as score_raw,

@@ -97,7 +97,9 @@ create table if not exists raw.xapi_statements (
     parent_activity_type varchar,       -- definition.type of the first contextActivities.parent
     parent_activity_name varchar,
     grouping_activity_type varchar,     -- definition.type of the first contextActivities.grouping
-    grouping_activity_name varchar
+    grouping_activity_name varchar,
+    course_activity_id varchar,         -- the first parent or grouping activity whose definition.type is
+    course_activity_name varchar        -- a course type (xapi.COURSE_TYPES), and its name
 );
 -- columns added after the first release: a lake created before them gets them here (null in old rows)
 alter table raw.xapi_statements add column if not exists id_assigned boolean;
@@ -107,6 +109,8 @@ alter table raw.xapi_statements add column if not exists parent_activity_type va
 alter table raw.xapi_statements add column if not exists parent_activity_name varchar;
 alter table raw.xapi_statements add column if not exists grouping_activity_type varchar;
 alter table raw.xapi_statements add column if not exists grouping_activity_name varchar;
+alter table raw.xapi_statements add column if not exists course_activity_id varchar;
+alter table raw.xapi_statements add column if not exists course_activity_name varchar;
 
 -- LMS CSV exports: every value kept as text; latest row per key wins in staging
 create table if not exists raw.lms_accounts ({LOAD_META}, account_id varchar, account_name varchar, raw_line varchar);

@@ -62,6 +62,12 @@ _DURATION = re.compile(rf"P(?:{_NUM}Y)?(?:{_NUM}M)?(?:{_NUM}W)?(?:{_NUM}D)?(?:T(
 _UTC = dt.UTC
 #: namespace of the name-based (version 5) UUIDs given to statements delivered without an id
 ASSIGNED_ID_NAMESPACE = uuid.UUID("6f1c1a52-8d2e-5b7e-9a43-2f6d1e0c7b15")
+#: activity types that mark a context activity as the course (ADL, TinCan / Moodle, cmi5)
+COURSE_TYPES = frozenset({
+    "http://adlnet.gov/expapi/activities/course",
+    "http://id.tincanapi.com/activitytype/lms/course",
+    "https://w3id.org/xapi/cmi5/activitytype/course",
+})
 #: language tags tried first when a language map (object / activity name) is reduced to one text
 _LANGUAGES = ("en-US", "en", "en-GB")
 
@@ -118,6 +124,8 @@ _SCHEMA = pa.schema([
     ("parent_activity_name", pa.string()),
     ("grouping_activity_type", pa.string()),
     ("grouping_activity_name", pa.string()),
+    ("course_activity_id", pa.string()),
+    ("course_activity_name", pa.string()),
 ])
 
 
@@ -432,16 +440,20 @@ def parse_statement(record_no: int, raw: bytes) -> tuple:
     check_result(result)
     ctx_ext = _extensions(context)
     res_ext = _extensions(result)
-    parent = grouping = registration = None
-    groupings = ()
+    parent = grouping = registration = course = None
+    groupings = parents = ()
     if context is not None:
         registration = _str(context.get("registration"))
         ca = context.get("contextActivities")
         if isinstance(ca, dict):
-            parent = _first_activity(ca.get("parent"))
+            parents = ca.get("parent") or ()
+            parents = parents if isinstance(parents, list) else [parents]
+            parent = _first_activity(parents)
             groupings = ca.get("grouping") or ()
             groupings = groupings if isinstance(groupings, list) else [groupings]
             grouping = _first_activity(groupings)
+            course = next((a for a in (*parents, *groupings) if isinstance(a, dict)
+                           and _activity_type_name(a)[0] in COURSE_TYPES and _str(a.get("id"))), None)
     parent_type, parent_name = _activity_type_name(parent)
     grouping_type, grouping_name = _activity_type_name(grouping)
     attempt = None
@@ -484,6 +496,8 @@ def parse_statement(record_no: int, raw: bytes) -> tuple:
         _language_text(definition.get("name")) if definition is not None else None,
         parent_type, parent_name,
         grouping_type, grouping_name,
+        course["id"] if course is not None else None,
+        _activity_type_name(course)[1],
     )
 
 

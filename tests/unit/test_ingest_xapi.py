@@ -407,3 +407,20 @@ def test_actor_kinds_names_and_context_types_are_kept(env):
         (sid(2), "Group", None, None, None, None, None, None, course["id"], "Course seven"),
         (sid(3), "Agent", None, "https://id.example.org/ann", None, None, None, None, None, None),
     ]
+
+
+def test_the_course_typed_context_activity_is_found_in_parents_and_groupings(env):
+    """Moodle's logstore_xapi puts the site first and the course second in grouping."""
+    con, landing = env
+    site = {"id": "https://moodle.example.org", "definition": {"type": "http://id.tincanapi.com/activitytype/lms"}}
+    course = {"id": "https://moodle.example.org/course/view.php?id=2",
+              "definition": {"type": "http://id.tincanapi.com/activitytype/lms/course", "name": {"en": "Algebra"}}}
+    quiz = {"id": "https://moodle.example.org/mod/quiz/view.php?id=7"}
+    statements = [stmt(1, context={"contextActivities": {"grouping": [site, course], "parent": [quiz]}}),
+                  stmt(2, context={"contextActivities": {"grouping": [site]}})]
+    (landing / "xapi" / "moodle.ndjson").write_bytes(b"\n".join(line(s) for s in statements))
+    ingest_xapi_files(con, landing)
+    assert q(con, "select statement_id, course_activity_id, course_activity_name, parent_activity_id, "
+                  "grouping_activity_id from raw.xapi_statements order by 1") == [
+        (sid(1), course["id"], "Algebra", quiz["id"], site["id"]),
+        (sid(2), None, None, None, site["id"])]

@@ -34,6 +34,8 @@ select
     statements.grouping_activity_id,
     statements.grouping_activity_type,
     statements.grouping_activity_name,
+    statements.context_course_id,
+    statements.context_course_name,
     statements.has_result,
     statements.score_scaled,
     statements.score_raw,

@@ -6,9 +6,10 @@
     of a problem as '<problem>_2_1' with the problem as parent) is a part of that
     exercise, not an exercise of its own.
     Its place in a course comes from the statement's context activities:
-      course activity   the first contextActivities.parent whose definition.type is
-                        http://adlnet.gov/expapi/activities/course, else the first
-                        grouping activity, else the first parent activity
+      course activity   the first parent or grouping activity whose definition.type
+                        is a course type (ingestion: xapi.COURSE_TYPES, the ADL, TinCan /
+                        Moodle and cmi5 course types), else the first grouping
+                        activity, else the first parent activity
       chapter activity  the first parent activity when it is not the course activity,
                         else the course activity itself (a course in one chapter)
     The placement most statements give wins (ties: the smallest ids); statements
@@ -74,11 +75,14 @@ attempts as (
         statements.parent_activity_id,
         statements.parent_activity_name,
         case
+            when statements.context_course_id is not null then statements.context_course_id
+            -- rows loaded before ingestion kept context_course_id: the first parent's type
             when statements.parent_activity_type = '{{ course_type }}' then statements.parent_activity_id
             when statements.grouping_activity_id is not null then statements.grouping_activity_id
             else statements.parent_activity_id
         end as course_activity_id,
         case
+            when statements.context_course_id is not null then statements.context_course_name
             when statements.parent_activity_type = '{{ course_type }}' then statements.parent_activity_name
             when statements.grouping_activity_id is not null then statements.grouping_activity_name
             else statements.parent_activity_name
