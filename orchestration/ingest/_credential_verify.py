@@ -46,6 +46,7 @@ from typing import Any
 import base58
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jwcrypto import jwk as jw_jwk
 from jwcrypto import jws as jw_jws
@@ -71,6 +72,8 @@ DI_SUITES = ("eddsa-rdfc-2022", "eddsa-2022")
 JWT_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
 ED25519_MULTICODEC = b"\xed\x01"
 CLOCK_SKEW = dt.timedelta(seconds=1)
+_ALG_KEY_TYPES = {"RS": rsa.RSAPublicKey, "PS": rsa.RSAPublicKey, "ES": ec.EllipticCurvePublicKey,
+                  "Ed": Ed25519PublicKey}
 
 
 @dataclass(frozen=True)
@@ -420,8 +423,11 @@ def verify_jwt(token: str, keys: KeyDirectory) -> Outcome:
         return Outcome(INVALID, str(exc), label)
     except Exception as exc:  # noqa: BLE001 - an unusable key value
         return Outcome(INVALID, f"unusable JWT key: {type(exc).__name__}: {exc}", label)
+    fitting = [k for k in candidates if isinstance(k, _ALG_KEY_TYPES[alg[:2]])]
+    if not fitting:
+        return Outcome(UNVERIFIABLE, f"no {alg} key for {source} (the keys found are of another type)", label)
     ok = False
-    for key in candidates:
+    for key in fitting:
         try:
             obj = jw_jws.JWS()
             obj.deserialize(token)
