@@ -20,12 +20,19 @@ one arrives after awards it completes (a revocation list for an assertion
 loaded in an earlier run, a badge class that was unknown), a new row for each
 such award is appended to ``raw.credential_awards`` with the completed values:
 the current state of an award is its latest row (``loaded_at``, ``record_no``).
+
+Every new award's proof is verified once, here (``_credential_verify``: Data
+Integrity and VC-JWT proofs, keys from ``did:key`` or the key directory
+``<landing>/keys/``), and the outcome appended to ``raw.credential_verifications``,
+keyed by the sha256 of what was verified: the same credential bytes are never
+verified twice.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +42,7 @@ import orjson
 import pandas as pd
 
 from orchestration.ingest import _credential_formats as fmt
+from orchestration.ingest import _credential_verify as verify
 from orchestration.ingest._csv import csv_records, key_conflicts, parse_csv_row
 from orchestration.ingest.landing import load_file_once
 from orchestration.ingest.rawstore import (
@@ -48,6 +56,7 @@ from orchestration.ingest.xapi import BOM, split_json_array
 SOURCE = "credentials"
 DOCUMENT_SUFFIXES = {".json", ".jwt", ".ndjson", ".jsonl"}
 COLLECTIONS_FILE = "collections.csv"
+KEYS_FOLDER = "keys"     # <landing>/keys/: public keys for proof verification (docs/credentials_input.md)
 COLLECTION_COLUMNS = ("collection_id", "collection_name", "position", "achievement_id", "course_id")
 REGISTRY_FORMATS = ("ob2_badgeclass", "ob2_issuer", "ob2_revocationlist")
 
@@ -143,7 +152,10 @@ def _parse(rec: _Record, now: dt.datetime) -> fmt.Document:
 class _State:
     """What the raw layer (plus this run so far) already holds."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
+    def __init__(self, con: duckdb.DuckDBPyConnection, keys: verify.KeyDirectory | None = None):
+        self.keys = keys or verify.KeyDirectory()
+        self.verified: set[tuple[str, str]] = set(con.execute(
+            "select award_id, verified_sha256 from raw.credential_verifications").fetchall())
         self.registry = fmt.Registry()
         self.doc_keys: set[tuple[str, str | None, str]] = set()
         self.awards: dict[str, fmt.Award] = {}
@@ -179,6 +191,8 @@ TABLE_COLUMNS = {
                              "payload_sha256"),
     "credential_awards": (*META_COLUMNS, *fmt.Award.COLUMNS),
     "credential_associations": (*META_COLUMNS, "clr_id", "association_type", "source_id", "target_id"),
+    "credential_verifications": (*META_COLUMNS, "award_id", "verified_sha256", "proof_status", "proof_detail",
+                                 "proof_types", "keys_sha256"),
     "collections": (*META_COLUMNS, *COLLECTION_COLUMNS, "raw_line"),
 }
 
@@ -232,6 +246,45 @@ def _refresh_known_awards(out: _Rows, record_no: int, state: _State) -> None:
             state.award_origin[award_id] = load.source_ref
 
 
+def _verified_items(rec: _Record, doc: fmt.Document) -> list[tuple[str, str]]:
+    """(award_id, sha256 of what is verified) of a document's awards, in ``doc.awards`` order."""
+    is_jwt = rec.kind == "jwt"
+    first = (hashlib.sha256(doc.raw_text.strip().encode()).hexdigest() if is_jwt
+             else fmt.canonical_sha256(doc.payload))
+    items = [(doc.awards[0].award_id, first)]
+    if doc.document_format == "clr2_credential":
+        cred = fmt.credential_from_jwt_payload(doc.payload) if is_jwt else doc.payload
+        subject = cred.get("credentialSubject")
+        subject = subject[0] if isinstance(subject, list) else subject
+        for award, item in zip(doc.awards[1:], subject.get("verifiableCredential") or [], strict=False):
+            sha = (hashlib.sha256(item.strip().encode()).hexdigest() if isinstance(item, str)
+                   else fmt.canonical_sha256(item))
+            items.append((award.award_id, sha))
+    return items
+
+
+def _verify_awards(out: _Rows, rec: _Record, doc: fmt.Document, state: _State) -> None:
+    """Verify the proofs of a loaded document's credentials not verified before (by content hash)."""
+    if not doc.awards:
+        return
+    items = _verified_items(rec, doc)
+    if all(item in state.verified for item in items):
+        return
+    try:
+        outcomes = dict(verify.verify_document(doc.document_format, doc.payload, doc.raw_text,
+                                               rec.kind == "jwt", state.keys))
+    except Exception as exc:  # noqa: BLE001 - a verification bug never stops a load
+        outcomes = {i: verify.Outcome(verify.UNVERIFIABLE, f"verification failed: {type(exc).__name__}: {exc}")
+                    for i in range(len(items))}
+    for i, item in enumerate(items):
+        if item in state.verified:
+            continue
+        outcome = outcomes.get(i) or verify.Outcome(verify.UNVERIFIABLE, "no verification outcome")
+        out.add("credential_verifications", rec.record_no,
+                (*item, outcome.status, outcome.detail, outcome.proof_types, state.keys.fingerprint))
+        state.verified.add(item)
+
+
 def _load_document(out: _Rows, rec: _Record, doc: fmt.Document, state: _State) -> None:
     load = out.load
     key = (doc.document_format, doc.document_id, doc.payload_sha256)
@@ -263,6 +316,7 @@ def _load_document(out: _Rows, rec: _Record, doc: fmt.Document, state: _State) -
         out.award(rec.record_no, award)
         state.awards[award.award_id] = award
         state.award_origin[award.award_id] = load.source_ref
+    _verify_awards(out, rec, doc, state)
     new_assoc = [a for a in dict.fromkeys(doc.associations) if a not in state.associations]
     for assoc in new_assoc:
         out.add("credential_associations", rec.record_no, assoc)
@@ -390,7 +444,7 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
     if not root.is_dir():
         return []
     files = _landing_files(root)
-    state = _State(con)
+    state = _State(con, verify.KeyDirectory(landing / KEYS_FOLDER))
     now = utcnow()
     # badge classes, issuers and revocation lists of every new file first, whatever the file order
     for path in files:

@@ -149,7 +149,7 @@ create table if not exists raw.credential_awards (
     achievement_type varchar,           -- OB3 achievementType, else 'Badge'
     issuer_id varchar,
     issuer_name varchar,
-    recipient_identity varchar,         -- plain email or 'sha256$<hex>'
+    recipient_identity varchar,         -- plain email or 'sha256$<hex>'; null: unattributed (OB 3.0 / CLR)
     recipient_hashed boolean,
     recipient_salt varchar,
     issued_at timestamp,
@@ -157,6 +157,22 @@ create table if not exists raw.credential_awards (
     revoked boolean not null default false,
     revocation_reason varchar,
     payload_sha256 varchar not null
+);
+
+-- an Open Badges 3.0 / CLR award that loads but does not conform (e.g. no recipient: unattributed)
+alter table raw.credential_awards add column if not exists conformance_problem varchar;
+
+-- proof verification of each credential, computed once per credential content at ingestion
+-- (docs/credentials_input.md, "Proofs"): verified | invalid | unverifiable | unsigned
+create table if not exists raw.credential_verifications (
+    {LOAD_META},
+    award_id varchar not null,          -- = raw.credential_awards.award_id
+    verified_sha256 varchar not null,   -- sha256 of what was verified: the compact JWT as read, else the
+                                        -- canonical JSON of the credential (proof included); the cache key
+    proof_status varchar not null,      -- verified | invalid | unverifiable | unsigned
+    proof_detail varchar,               -- why (each proof's result)
+    proof_types varchar,                -- e.g. DataIntegrityProof/eddsa-rdfc-2022, VC-JWT/RS256, hosted
+    keys_sha256 varchar                 -- fingerprint of landing/keys/ when verified
 );
 
 -- CLR 2.0 associations between achievements (isParentOf, ...)
