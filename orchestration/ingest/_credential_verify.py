@@ -62,6 +62,7 @@ CONTEXT_FILES = {
     "https://w3id.org/security/data-integrity/v1": "data-integrity-v1.json",
     "https://w3id.org/security/data-integrity/v2": "data-integrity-v2.json",
     "https://w3id.org/security/suites/ed25519-2020/v1": "ed25519-signature-2020-v1.json",
+    "https://w3id.org/vc/status-list/2021/v1": "vc-status-list-2021-v1.json",
     "https://purl.imsglobal.org/spec/ob/v3p0/context.json": "ob-v3p0-context-3.0.0.json",
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.1.json": "ob-v3p0-context-3.0.1.json",
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.2.json": "ob-v3p0-context-3.0.2.json",
