@@ -175,6 +175,21 @@ create table if not exists raw.credential_verifications (
     keys_sha256 varchar                 -- fingerprint of landing/keys/ when verified
 );
 
+-- credentialStatus entries checked against the status lists in landing/status/ (docs/credentials_input.md,
+-- "Status"): one row per check whose result or list content is new; a revocation also appends an award row
+create table if not exists raw.credential_status_checks (
+    {LOAD_META},
+    award_id varchar not null,
+    status_type varchar not null,       -- BitstringStatusListEntry | StatusList2021Entry | 1EdTechRevocationList
+    status_list_id varchar,             -- statusListCredential / the revocation list's id
+    status_index varchar,
+    status_purpose varchar,             -- revocation | suspension | ...
+    status_entry varchar not null,      -- the credentialStatus entry (canonical JSON)
+    result varchar not null,            -- revoked | suspended | active | unknown
+    detail varchar,
+    list_sha256 varchar                 -- sha256 of the list file checked against (null: none usable)
+);
+
 -- CLR 2.0 associations between achievements (isParentOf, ...)
 create table if not exists raw.credential_associations (
     {LOAD_META},
