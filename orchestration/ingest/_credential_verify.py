@@ -140,6 +140,42 @@ def canonize(doc: dict) -> str:
         raise Invalid(f"JSON-LD canonicalisation failed: {str(exc)[:200]}") from None
 
 
+UNDEFINED_VOCAB = "urn:skillpath:undefined-term#"
+
+
+def undefined_terms(doc: dict) -> list[str]:
+    """Properties and types the document's contexts do not define (JSON-LD would drop them
+    silently, so they are not covered by the signature; jsonld.js "safe mode" refuses them).
+
+    Found by expanding a copy with a sentinel ``@vocab`` appended to its context: whatever
+    expands to the sentinel namespace was undefined.
+    """
+    ctx = doc.get("@context")
+    probe = {**doc, "@context": [*(ctx if isinstance(ctx, list) else [ctx]), {"@vocab": UNDEFINED_VOCAB}]}
+    try:
+        expanded = jsonld.expand(probe, {"documentLoader": document_loader})
+    except Exception as exc:  # noqa: BLE001
+        refused = _refused_context(exc)
+        if refused:
+            raise Unverifiable(refused) from None
+        raise Invalid(f"JSON-LD expansion failed: {str(exc)[:200]}") from None
+    found: set[str] = set()
+    stack: list[Any] = [expanded]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, val in node.items():
+                if k.startswith(UNDEFINED_VOCAB):
+                    found.add(k.removeprefix(UNDEFINED_VOCAB))
+                if k == "@type":
+                    found.update(t.removeprefix(UNDEFINED_VOCAB) for t in (val if isinstance(val, list) else [val])
+                                 if isinstance(t, str) and t.startswith(UNDEFINED_VOCAB))
+                stack.append(val)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return sorted(found)
+
+
 def _context_urls(ctx: Any) -> list[str]:
     return [c for c in (ctx if isinstance(ctx, list) else [ctx]) if isinstance(c, str)]
 
@@ -323,6 +359,10 @@ def verify_data_integrity(document: dict, proof: dict, keys: KeyDirectory) -> st
         raise Invalid(f"proofValue decodes to {len(signature)} bytes, not an Ed25519 signature (64)")
     key = resolve_method(proof.get("verificationMethod"), keys)
     unsecured = {k: v for k, v in document.items() if k != "proof"}
+    undefined = undefined_terms(unsecured)
+    if undefined:
+        raise Invalid(f"terms not defined by the credential's JSON-LD contexts (so not signed): "
+                      f"{', '.join(undefined[:10])}")
     config = {k: v for k, v in proof.items() if k != "proofValue"}
     config["@context"] = document.get("@context")
     data = (hashlib.sha256(canonize(config).encode()).digest()
