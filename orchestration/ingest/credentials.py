@@ -25,7 +25,8 @@ Every new award's proof is verified once, here (``_credential_verify``: Data
 Integrity and VC-JWT proofs, keys from ``did:key`` or the key directory
 ``<landing>/keys/``), and the outcome appended to ``raw.credential_verifications``,
 keyed by the sha256 of what was verified: the same credential bytes are never
-verified twice.
+verified twice. Key files and status lists (``<landing>/status/``) are loads of their
+own: a new one re-verifies what was unverifiable / re-checks earlier awards' status.
 """
 
 from __future__ import annotations
@@ -479,6 +480,47 @@ def _prescan(path: Path, registry: fmt.Registry, now: dt.datetime) -> None:
             registry.add(doc)
 
 
+def _load_key_file(load: RawLoad, path: Path, state: _State) -> None:
+    """A key file: one record; credentials still unverifiable with other keys are verified again."""
+    load.read += 1
+    data = path.read_bytes()
+    probe = verify.KeyDirectory()
+    try:
+        probe.add(orjson.loads(data.removeprefix(BOM)))
+    except orjson.JSONDecodeError as exc:
+        load.quarantine(1, "malformed_json", str(exc), data)
+        return
+    if probe.problems:
+        load.quarantine(1, "unsupported_document", "; ".join(probe.problems), data)
+        return
+    load.loaded += 1
+    fingerprint = state.keys.fingerprint
+    rows = load.con.execute(
+        # the latest outcome per award; the document is where its content was first verified
+        "with latest as (select * from raw.credential_verifications qualify row_number() over "
+        "(partition by award_id order by loaded_at desc, record_no desc) = 1), "
+        "origin as (select * from raw.credential_verifications qualify row_number() over "
+        "(partition by award_id, verified_sha256 order by loaded_at, record_no) = 1) "
+        "select latest.award_id, latest.verified_sha256, d.document_format, d.payload, d.raw_text "
+        "from latest join origin using (award_id, verified_sha256) "
+        "join raw.credential_documents d on d.load_id = origin.load_id and d.record_no = origin.record_no "
+        "where latest.proof_status = 'unverifiable' and coalesce(latest.keys_sha256, '') <> ? "
+        "order by latest.loaded_at, latest.record_no", [fingerprint]).fetchall()
+    out = _Rows(load)
+    for award_id, sha, doc_format, payload_json, raw_text in rows:
+        try:
+            payload = orjson.loads(payload_json)
+            is_jwt = not raw_text.lstrip().startswith(("{", "["))
+            doc = fmt.parse_document(payload, raw_text, load.loaded_at, from_jwt=is_jwt)
+            index = [a.award_id for a in doc.awards].index(award_id)
+            outcome = dict(verify.verify_document(doc_format, payload, raw_text, is_jwt, state.keys))[index]
+        except Exception:  # noqa: BLE001, S112 - a document that no longer reads keeps its earlier outcome
+            continue
+        out.add("credential_verifications", 1,
+                (award_id, sha, outcome.status, outcome.detail, outcome.proof_types, fingerprint))
+    out.flush()
+
+
 def _load_status_list(load: RawLoad, path: Path, state: _State) -> None:
     """A status list file: one record; the earlier awards whose entries point at it are checked again."""
     load.read += 1
@@ -562,7 +604,14 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
                             f"{path.suffix or 'no extension'}: not a credentials file type", path.read_bytes())
 
     results = []
-    # status lists first: their loads re-check the awards of earlier runs (this run's are checked as loaded)
+    # key files first: their loads verify again what earlier runs could not (no key then)
+    keys_root = landing / KEYS_FOLDER
+    if keys_root.is_dir():
+        for path in _landing_files(keys_root):
+            if path.suffix.lower() == ".json":
+                results.append(load_file_once(con, SOURCE, landing, path,
+                                              lambda load, p: _load_key_file(load, p, state)))
+    # status lists next: their loads re-check the awards of earlier runs (this run's are checked as loaded)
     status_root = landing / STATUS_FOLDER
     if status_root.is_dir():
         for path in _landing_files(status_root):

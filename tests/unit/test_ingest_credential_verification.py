@@ -138,3 +138,38 @@ def test_reference_files_get_their_verification(home, lake):
     # simple-err-proof-value, simple-noproof and simple-did-key-method share simple.json's id: the
     # first file (path order) is the award; the others clash or are duplicates
     assert ("ob30/simple-did-key-method.json", "verified") in by_file
+
+
+def test_a_key_delivered_later_verifies_what_was_unverifiable(home, lake):
+    landing = home / "landing"
+    ed = ed25519.Ed25519PrivateKey.generate()
+    mk = did_key_of(ed.public_key()).removeprefix("did:key:")
+    web = sign_data_integrity(signed_ob3("urn:uuid:ffffffff-0000-4000-8000-000000000001",
+                                         issuer="did:web:issuer.example"), ed, "did:web:issuer.example#key-1")
+    other = sign_data_integrity(signed_ob3("urn:uuid:ffffffff-0000-4000-8000-000000000002",
+                                           issuer="did:web:other.example"), ed, "did:web:other.example#key-1")
+    write(landing, "web.json", [web, other])
+    ingest_credentials(lake, landing)
+    assert {s for s, _ in verifications(lake).values()} == {"unverifiable"}
+    (landing / "keys").mkdir()
+    (landing / "keys" / "issuer.json").write_text(json.dumps(
+        {"id": "did:web:issuer.example", "verificationMethod": [
+            {"id": "#key-1", "type": "Multikey", "publicKeyMultibase": mk}]}))
+    (landing / "keys" / "junk.json").write_text(json.dumps({"hello": "world"}))
+    ingest_credentials(lake, landing)
+    latest = dict(lake.execute(
+        "select award_id, proof_status from raw.credential_verifications qualify row_number() over "
+        "(partition by award_id order by loaded_at desc, record_no desc) = 1").fetchall())
+    assert latest == {web["id"]: "verified", other["id"]: "unverifiable"}
+    assert lake.execute("select reason from raw.quarantine").fetchall() == [("unsupported_document",)]
+    # another key file: the one still unverifiable is tried again (and stays so), the verified one is not
+    (landing / "keys" / "third.json").write_text(json.dumps(
+        {"id": "did:web:third.example", "verificationMethod": [
+            {"id": "#k", "type": "Multikey", "publicKeyMultibase": mk}]}))
+    ingest_credentials(lake, landing)
+    rows = lake.execute("select award_id, count(*) from raw.credential_verifications group by 1").fetchall()
+    assert dict(rows) == {web["id"]: 2, other["id"]: 3}
+    n = lake.execute("select count(*) from raw.credential_verifications").fetchone()
+    ingest_credentials(lake, landing)
+    assert lake.execute("select count(*) from raw.credential_verifications").fetchone() == n
+    assert balanced(lake)
