@@ -113,3 +113,18 @@ def test_unattributed_award_counts_in_issuance_not_in_learner_flow(built):
     assert wallet_learner not in {r[0] for r in query(db, "select learner_id from marts.mart_recipient_credentials")}
     statuses = dict(query(db, "select proof_status, count(*) from marts.mart_recipient_credentials group by 1"))
     assert statuses == {"verified": 2, "invalid": 1, "unsigned": 1}
+
+
+def test_report_trust_section(built, tmp_path):
+    from orchestration.report import build_report
+
+    home, ids = built
+    out = build_report(home / "build.duckdb", tmp_path / "report.html")
+    html = out.read_text(encoding="utf-8")
+    section = html[html.index('<section class="page" id="trust">'):]
+    section = section[:section.index("</section>")]
+    assert 'id="trust-table"' in section and 'id="invalid-credentials-table"' in section
+    assert "60.0" in section or "60 %" in section or "60%" in section       # 3 of 5 verified
+    assert "signature does not match" in section
+    assert "urn:uuid" not in section and "@example.com" not in section
+    assert 'id="verified-funnel-note"' in section
