@@ -102,7 +102,45 @@ REFERENCE_EXPECTED = {
     # CLR 2.0: the container's Data Integrity proof needs the CLR context, which no registry ships
     "clr20/complex.json": ("unverifiable", "clr/v2p0/context.json is not shipped"),
     "clr20/simple-noproof.json": ("unsigned", "no proof"),
+    "clr20/simple.json": ("unverifiable", "clr/v2p0/context-2.0.1.json is not shipped"),
+    "clr20/simple_old_safesigned.json": ("unverifiable", "dc.imsglobal.org/draft/clr/v2p0/context is not shipped"),
+    "clr20/simple_v1.json": ("unverifiable", "urn:uuid:4ca4a241-fc3b-4d92-978e-f56fa96ae795#z6Mk"),
+    "ob30/bit-string-list/credential-status-revoked-blank-nodes.json": ("verified", "verified"),
+    "ob30/complete.json": ("verified", "eddsa-rdfc-2022 verified"),
+    "ob30/endorsement-valid.json": ("verified", "eddsa-rdfc-2022 verified"),
+    "ob30/endorsement-err-schema-status-refresh.json": ("invalid", "signature does not match"),
+    "ob30/sd/derivedcredential.json": ("unverifiable", "cryptosuite 'ecdsa-sd-2023' is not supported"),
+    "ob30/simple_v1.json": ("verified", "Ed25519Signature2020 verified"),
+    # errors of content, not of the proof: the signature holds (ingestion judges the content)
+    "ob30/simple-err-expired.json": ("verified", "verified"),
+    "ob30/simple-err-issued.json": ("verified", "verified"),
+    "ob30/simple-err-issuer.json": ("verified", "verified"),
+    # a type no context defines (the first context is not the VC context, or a made-up type)
+    "ob30/simple-err-context.json": ("invalid", "terms not defined"),
+    "ob30/simple-err-type.json": ("invalid", "(so not signed): OtherCredential"),
+    "ob30/simple-err-credential-subject-achievement-result-description-type.json": ("invalid", "terms not defined"),
+    "ob30/simple-err-credential-subject-identifier-type.json": ("invalid", "terms not defined"),
+    "ob30/simple-err-credential-subject-profile-type.json": ("invalid", "terms not defined"),
+    "ob30/simple-err-credential-subject-result-type.json": ("invalid", "terms not defined"),
+    "ob30/simple-err-issuer-otheridentifier-type.json": ("invalid", "terms not defined"),
+    "ob30/simple-err-issuer-parentorg-type.json": ("invalid", "terms not defined"),
 }
+
+
+def test_every_ob30_and_clr20_reference_file_has_an_expected_outcome():
+    files = {str(p.relative_to(CREDENTIALS)) for folder in ("ob30", "clr20")
+             for p in (CREDENTIALS / folder).rglob("*") if p.suffix in (".json", ".jwt")}
+    assert files == set(REFERENCE_EXPECTED)
+
+
+def test_reference_clr_nested_outcomes(reference_keys):
+    nested = {rel: [o.status for o in _reference_outcomes(rel, reference_keys)[1:]]
+              for rel in ("clr20/simple.json", "clr20/simple_v1.json", "clr20/simple_old_safesigned.json")}
+    assert nested["clr20/simple.json"] == ["verified"]
+    assert nested["clr20/simple_v1.json"] == ["unverifiable"] + ["verified"] * 5
+    # the old nested credential uses a schema type (JsonSchemaValidator2020) no shipped context defines
+    out = _reference_outcomes("clr20/simple_old_safesigned.json", reference_keys)[1]
+    assert out.status == "invalid" and "JsonSchemaValidator2020" in out.detail
 
 
 def _reference_outcomes(rel: str, keys: v.KeyDirectory) -> list[v.Outcome]:
