@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -60,8 +61,14 @@ def built(tmp_path_factory):
     (landing / "status").mkdir()
     (landing / "status" / "list.json").write_text(json.dumps(bitstring_list(signer, {7})))
     lake = connect_raw(home / "lake.duckdb")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ingestion tried to open a network connection")
     try:
-        ingest_credentials(lake, landing)
+        with pytest.MonkeyPatch.context() as mp:     # no network while verifying
+            mp.setattr(socket.socket, "connect", refuse)
+            mp.setattr(socket, "create_connection", refuse)
+            ingest_credentials(lake, landing)
     finally:
         lake.close()
     run_dbt(home, "build", "--select", *SELECT, "--exclude", *OTHERS_TESTS,

@@ -438,3 +438,19 @@ def test_reference_jwt_without_any_issuer_key_is_unverifiable():
     out = _reference_outcomes("ob30/simple.jwt", v.KeyDirectory())[0]
     assert out.status == "unverifiable"
     assert "issuer https://example.edu/issuers/565049 is not in the key directory" in out.detail
+
+
+def test_reference_ob20_hosted_assertions_are_unsigned_and_signed_ones_need_their_key():
+    for path in sorted((CREDENTIALS / "ob20").glob("*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:      # the reference set has deliberately broken JSON too
+            continue
+        if not isinstance(doc, dict) or doc.get("type") != "Assertion":
+            continue
+        out = v.verify_document("ob2_assertion", doc, path.read_text(encoding="utf-8"), False, v.KeyDirectory())
+        assert out[0][1].status == "unsigned", path.name
+    for path in sorted((CREDENTIALS / "ob20").glob("*.jwt")):
+        token = path.read_text(encoding="utf-8").strip()
+        out = v.verify_document("ob2_assertion", {}, token, True, v.KeyDirectory())[0][1]
+        assert out.status == "unverifiable" and "http://example.org/key1.json is not in the key directory" in out.detail
