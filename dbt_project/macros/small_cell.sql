@@ -39,3 +39,16 @@
         else cast({{ numerator }} as {{ credential_type_double() }}) / {{ denominator }}
     end
 {%- endmacro %}
+
+{#- Whether a count restricted to a subset of a cell (e.g. verified credentials only)
+    must be hidden: it is small itself, or the rest of the cell (all - restricted) is
+    small but not zero, which subtraction from the published `all` would reveal. -#}
+{% macro restricted_hidden(restricted, all) -%}
+    {%- if small_cell_k() > 0 -%}
+    ({{ restricted }} < {{ small_cell_k() }}
+        or ({{ all }} - {{ restricted }} > 0 and {{ all }} - {{ restricted }} < {{ small_cell_k() }})
+        or {{ all }} < {{ small_cell_k() }})
+    {%- else -%}
+    false
+    {%- endif -%}
+{%- endmacro %}

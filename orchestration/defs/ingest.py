@@ -49,7 +49,8 @@ def _load_metadata(loads: list[dict], context: dg.AssetExecutionContext | None =
 
 LMS_TABLES = ["lms_accounts", "lms_users", "lms_groups", "lms_group_members", "lms_courses",
               "lms_chapters", "lms_exercises", "lms_enrollments"]
-CREDENTIAL_TABLES = ["collections", "credential_documents", "credential_awards", "credential_associations"]
+CREDENTIAL_TABLES = ["collections", "credential_documents", "credential_awards", "credential_associations",
+                     "credential_verifications", "credential_status_checks"]
 SUMMARY_TABLES = ["load_manifest", "quarantine"]
 
 

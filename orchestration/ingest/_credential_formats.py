@@ -7,10 +7,12 @@ holds, or raises :class:`Rejected` with a quarantine reason and a detail.
 
 Lenient where the standards are (a value may be an IRI or an embedded object,
 a single value or an array, a language map), strict where a row would be
-wrong (no id, no issuer, no achievement, no recipient, a date that does not
-parse, a credential that expires before it is issued or is issued in the
-future, an unknown ``@context`` or ``type``). Signatures and proofs are not
-verified: that is the job of a credential verifier, not of the warehouse.
+wrong (no id, no issuer, no achievement, an OB 2.0 assertion without a
+recipient, a date that does not parse, a credential that expires before it is
+issued or is issued in the future, an unknown ``@context`` or ``type``). An
+Open Badges 3.0 / CLR credential without any recipient is still an award
+(unattributed, its ``conformance_problem`` says why). Proofs are verified by
+``_credential_verify`` at ingestion, not here.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class Award:
     achievement_type: str | None
     issuer_id: str | None
     issuer_name: str | None
-    recipient_identity: str
+    recipient_identity: str | None       # None: an unattributed Open Badges 3.0 / CLR award
     recipient_hashed: bool
     recipient_salt: str | None
     issued_at: dt.datetime | None
@@ -79,11 +81,13 @@ class Award:
     revoked: bool
     revocation_reason: str | None
     payload_sha256: str
+    conformance_problem: str | None = None
     badge: dict | None = field(default=None, compare=False, repr=False)
 
     COLUMNS = ("award_id", "source_format", "parent_award_id", "achievement_id", "achievement_name",
                "achievement_type", "issuer_id", "issuer_name", "recipient_identity", "recipient_hashed",
-               "recipient_salt", "issued_at", "expires_at", "revoked", "revocation_reason", "payload_sha256")
+               "recipient_salt", "issued_at", "expires_at", "revoked", "revocation_reason", "payload_sha256",
+               "conformance_problem")
 
     def values(self) -> tuple:
         return tuple(getattr(self, c) for c in self.COLUMNS)
@@ -579,8 +583,15 @@ def vc_award(cred: dict, now: dt.datetime, *, clr: bool, where: str = "",
                     problems.append(f"{where}achievement type {types_of(ach)} is not Achievement")
                 achievement_name = text(ach.get("name"))
                 achievement_type = text(ach.get("achievementType")) or "Badge"
-    recipient = recipient or fallback_recipient
-    _fail(problems, recipient is None)
+    if recipient is None and fallback_recipient and fallback_recipient[0] is not None:
+        recipient = fallback_recipient
+    _fail(problems, recipient is None and bool(problems))  # with other problems: invalid_credential (naming "no recipient")
+    conformance = None
+    if recipient is None:
+        # wallets emit subjects with a name but no id / identifier: an award all the same, unattributed
+        recipient = (None, False, None)
+        conformance = (f"{where}no recipient: credentialSubject has no id and no email identifier "
+                       "(unattributed award)")
     revoked, reason = _status(cred)
     return Award(
         award_id=award_id, source_format="clr2" if clr else "ob3", parent_award_id=parent,
@@ -589,7 +600,7 @@ def vc_award(cred: dict, now: dt.datetime, *, clr: bool, where: str = "",
         issuer_name=text(issuer.get("name")) if isinstance(issuer, dict) else None,
         recipient_identity=recipient[0], recipient_hashed=recipient[1], recipient_salt=recipient[2],
         issued_at=issued, expires_at=expires, revoked=revoked, revocation_reason=reason,
-        payload_sha256=canonical_sha256(cred),
+        payload_sha256=canonical_sha256(cred), conformance_problem=conformance,
     )
 
 

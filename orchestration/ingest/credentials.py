@@ -20,14 +20,23 @@ one arrives after awards it completes (a revocation list for an assertion
 loaded in an earlier run, a badge class that was unknown), a new row for each
 such award is appended to ``raw.credential_awards`` with the completed values:
 the current state of an award is its latest row (``loaded_at``, ``record_no``).
+
+Every new award's proof is verified once, here (``_credential_verify``: Data
+Integrity and VC-JWT proofs, keys from ``did:key`` or the key directory
+``<landing>/keys/``), and the outcome appended to ``raw.credential_verifications``,
+keyed by the sha256 of what was verified: the same credential bytes are never
+verified twice. Key files and status lists (``<landing>/status/``) are loads of their
+own: a new one re-verifies what was unverifiable / re-checks earlier awards' status.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -35,6 +44,8 @@ import orjson
 import pandas as pd
 
 from orchestration.ingest import _credential_formats as fmt
+from orchestration.ingest import _credential_status as status
+from orchestration.ingest import _credential_verify as verify
 from orchestration.ingest._csv import csv_records, key_conflicts, parse_csv_row
 from orchestration.ingest.landing import load_file_once
 from orchestration.ingest.rawstore import (
@@ -48,6 +59,8 @@ from orchestration.ingest.xapi import BOM, split_json_array
 SOURCE = "credentials"
 DOCUMENT_SUFFIXES = {".json", ".jwt", ".ndjson", ".jsonl"}
 COLLECTIONS_FILE = "collections.csv"
+STATUS_FOLDER = "status"  # <landing>/status/: status lists (BitstringStatusList, StatusList2021, 1EdTech)
+KEYS_FOLDER = "keys"     # <landing>/keys/: public keys for proof verification (docs/credentials_input.md)
 COLLECTION_COLUMNS = ("collection_id", "collection_name", "position", "achievement_id", "course_id")
 REGISTRY_FORMATS = ("ob2_badgeclass", "ob2_issuer", "ob2_revocationlist")
 
@@ -143,7 +156,18 @@ def _parse(rec: _Record, now: dt.datetime) -> fmt.Document:
 class _State:
     """What the raw layer (plus this run so far) already holds."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
+    def __init__(self, con: duckdb.DuckDBPyConnection, keys: verify.KeyDirectory | None = None,
+                 status_lists: status.StatusLists | None = None):
+        self.keys = keys or verify.KeyDirectory()
+        self.status_lists = status_lists or status.StatusLists(None, self.keys)
+        # (award_id, entry JSON) -> (result, list sha256) of its latest check
+        self.status_checks: dict[tuple[str, str], tuple[str, str | None]] = {
+            (a, e): (r, s) for a, e, r, s in con.execute(
+                "select award_id, status_entry, result, list_sha256 from raw.credential_status_checks "
+                "qualify row_number() over (partition by award_id, status_entry "
+                "order by loaded_at desc, record_no desc) = 1").fetchall()}
+        self.verified: set[tuple[str, str]] = set(con.execute(
+            "select award_id, verified_sha256 from raw.credential_verifications").fetchall())
         self.registry = fmt.Registry()
         self.doc_keys: set[tuple[str, str | None, str]] = set()
         self.awards: dict[str, fmt.Award] = {}
@@ -179,6 +203,10 @@ TABLE_COLUMNS = {
                              "payload_sha256"),
     "credential_awards": (*META_COLUMNS, *fmt.Award.COLUMNS),
     "credential_associations": (*META_COLUMNS, "clr_id", "association_type", "source_id", "target_id"),
+    "credential_status_checks": (*META_COLUMNS, "award_id", "status_type", "status_list_id", "status_index",
+                                 "status_purpose", "status_entry", "result", "detail", "list_sha256"),
+    "credential_verifications": (*META_COLUMNS, "award_id", "verified_sha256", "proof_status", "proof_detail",
+                                 "proof_types", "keys_sha256"),
     "collections": (*META_COLUMNS, *COLLECTION_COLUMNS, "raw_line"),
 }
 
@@ -232,6 +260,91 @@ def _refresh_known_awards(out: _Rows, record_no: int, state: _State) -> None:
             state.award_origin[award_id] = load.source_ref
 
 
+def _credentials(rec: _Record, doc: fmt.Document) -> list[dict]:
+    """The credential object of each of a document's awards, in ``doc.awards`` order."""
+    is_jwt = rec.kind == "jwt"
+    cred = fmt.credential_from_jwt_payload(doc.payload) if is_jwt else doc.payload
+    creds = [cred]
+    if doc.document_format == "clr2_credential":
+        subject = cred.get("credentialSubject")
+        subject = subject[0] if isinstance(subject, list) else subject
+        for item in subject.get("verifiableCredential") or []:
+            creds.append(fmt.credential_from_jwt_payload(fmt.decode_jwt(item)[1]) if isinstance(item, str)
+                         else item)
+    return creds
+
+
+def _record_check(out: _Rows, record_no: int, state: _State, award_id: str, entry_json: str,
+                  res: status.StatusResult) -> bool:
+    """Append a status check when its result or list content is new; True when appended."""
+    key = (award_id, entry_json)
+    if state.status_checks.get(key) == (res.result, res.list_sha256):
+        return False
+    out.add("credential_status_checks", record_no,
+            (award_id, res.status_type, res.list_id, res.status_index, res.purpose, entry_json, res.result,
+             res.detail, res.list_sha256))
+    state.status_checks[key] = (res.result, res.list_sha256)
+    return True
+
+
+def _apply_status(out: _Rows, rec: _Record, doc: fmt.Document, awards: list[fmt.Award],
+                  state: _State) -> list[fmt.Award]:
+    """Check the new awards' credentialStatus entries against the status lists; revoke what they revoke."""
+    if doc.document_format not in ("ob3_credential", "clr2_credential"):
+        return awards
+    by_id = dict(zip((a.award_id for a in doc.awards), _credentials(rec, doc), strict=False))
+    result = []
+    for award in awards:
+        cred = by_id.get(award.award_id)
+        for entry in status.status_entries(cred) if isinstance(cred, dict) else []:
+            entry_json = fmt._dumps(entry, orjson.OPT_SORT_KEYS).decode()
+            res = status.check(award.award_id, entry, state.status_lists)
+            _record_check(out, rec.record_no, state, award.award_id, entry_json, res)
+            if res.result == "revoked" and not award.revoked:
+                award = replace(award, revoked=True, revocation_reason=award.revocation_reason or res.reason)
+        result.append(award)
+    return result
+
+
+def _verified_items(rec: _Record, doc: fmt.Document) -> list[tuple[str, str]]:
+    """(award_id, sha256 of what is verified) of a document's awards, in ``doc.awards`` order."""
+    is_jwt = rec.kind == "jwt"
+    first = (hashlib.sha256(doc.raw_text.strip().encode()).hexdigest() if is_jwt
+             else fmt.canonical_sha256(doc.payload))
+    items = [(doc.awards[0].award_id, first)]
+    if doc.document_format == "clr2_credential":
+        cred = fmt.credential_from_jwt_payload(doc.payload) if is_jwt else doc.payload
+        subject = cred.get("credentialSubject")
+        subject = subject[0] if isinstance(subject, list) else subject
+        for award, item in zip(doc.awards[1:], subject.get("verifiableCredential") or [], strict=False):
+            sha = (hashlib.sha256(item.strip().encode()).hexdigest() if isinstance(item, str)
+                   else fmt.canonical_sha256(item))
+            items.append((award.award_id, sha))
+    return items
+
+
+def _verify_awards(out: _Rows, rec: _Record, doc: fmt.Document, state: _State) -> None:
+    """Verify the proofs of a loaded document's credentials not verified before (by content hash)."""
+    if not doc.awards:
+        return
+    items = _verified_items(rec, doc)
+    if all(item in state.verified for item in items):
+        return
+    try:
+        outcomes = dict(verify.verify_document(doc.document_format, doc.payload, doc.raw_text,
+                                               rec.kind == "jwt", state.keys))
+    except Exception as exc:  # noqa: BLE001 - a verification bug never stops a load
+        outcomes = {i: verify.Outcome(verify.UNVERIFIABLE, f"verification failed: {type(exc).__name__}: {exc}")
+                    for i in range(len(items))}
+    for i, item in enumerate(items):
+        if item in state.verified:
+            continue
+        outcome = outcomes.get(i) or verify.Outcome(verify.UNVERIFIABLE, "no verification outcome")
+        out.add("credential_verifications", rec.record_no,
+                (*item, outcome.status, outcome.detail, outcome.proof_types, state.keys.fingerprint))
+        state.verified.add(item)
+
+
 def _load_document(out: _Rows, rec: _Record, doc: fmt.Document, state: _State) -> None:
     load = out.load
     key = (doc.document_format, doc.document_id, doc.payload_sha256)
@@ -256,6 +369,7 @@ def _load_document(out: _Rows, rec: _Record, doc: fmt.Document, state: _State) -
     if not new_awards and (doc.awards or key in state.doc_keys):
         load.duplicate += 1
         return
+    new_awards = _apply_status(out, rec, doc, new_awards, state)
     out.add("credential_documents", rec.record_no,
             (doc.document_format, doc.document_id, doc.payload_json, doc.raw_text, doc.payload_sha256))
     state.doc_keys.add(key)
@@ -263,6 +377,7 @@ def _load_document(out: _Rows, rec: _Record, doc: fmt.Document, state: _State) -
         out.award(rec.record_no, award)
         state.awards[award.award_id] = award
         state.award_origin[award.award_id] = load.source_ref
+    _verify_awards(out, rec, doc, state)
     new_assoc = [a for a in dict.fromkeys(doc.associations) if a not in state.associations]
     for assoc in new_assoc:
         out.add("credential_associations", rec.record_no, assoc)
@@ -365,6 +480,81 @@ def _prescan(path: Path, registry: fmt.Registry, now: dt.datetime) -> None:
             registry.add(doc)
 
 
+def _load_key_file(load: RawLoad, path: Path, state: _State) -> None:
+    """A key file: one record; credentials still unverifiable with other keys are verified again."""
+    load.read += 1
+    data = path.read_bytes()
+    probe = verify.KeyDirectory()
+    try:
+        probe.add(orjson.loads(data.removeprefix(BOM)))
+    except orjson.JSONDecodeError as exc:
+        load.quarantine(1, "malformed_json", str(exc), data)
+        return
+    if probe.problems:
+        load.quarantine(1, "unsupported_document", "; ".join(probe.problems), data)
+        return
+    load.loaded += 1
+    fingerprint = state.keys.fingerprint
+    rows = load.con.execute(
+        # the latest outcome per award; the document is where its content was first verified
+        "with latest as (select * from raw.credential_verifications qualify row_number() over "
+        "(partition by award_id order by loaded_at desc, record_no desc) = 1), "
+        "origin as (select * from raw.credential_verifications qualify row_number() over "
+        "(partition by award_id, verified_sha256 order by loaded_at, record_no) = 1) "
+        "select latest.award_id, latest.verified_sha256, d.document_format, d.payload, d.raw_text "
+        "from latest join origin using (award_id, verified_sha256) "
+        "join raw.credential_documents d on d.load_id = origin.load_id and d.record_no = origin.record_no "
+        "where latest.proof_status = 'unverifiable' and coalesce(latest.keys_sha256, '') <> ? "
+        "order by latest.loaded_at, latest.record_no", [fingerprint]).fetchall()
+    out = _Rows(load)
+    for award_id, sha, doc_format, payload_json, raw_text in rows:
+        try:
+            payload = orjson.loads(payload_json)
+            is_jwt = not raw_text.lstrip().startswith(("{", "["))
+            doc = fmt.parse_document(payload, raw_text, load.loaded_at, from_jwt=is_jwt)
+            index = [a.award_id for a in doc.awards].index(award_id)
+            outcome = dict(verify.verify_document(doc_format, payload, raw_text, is_jwt, state.keys))[index]
+        except Exception:  # noqa: BLE001, S112 - a document that no longer reads keeps its earlier outcome
+            continue
+        out.add("credential_verifications", 1,
+                (award_id, sha, outcome.status, outcome.detail, outcome.proof_types, fingerprint))
+    out.flush()
+
+
+def _load_status_list(load: RawLoad, path: Path, state: _State) -> None:
+    """A status list file: one record; the earlier awards whose entries point at it are checked again."""
+    load.read += 1
+    data = path.read_bytes()
+    try:
+        doc = orjson.loads(data.removeprefix(BOM))
+    except orjson.JSONDecodeError as exc:
+        load.quarantine(1, "malformed_json", str(exc), data)
+        return
+    lst = status.read_list(doc, state.keys, hashlib.sha256(data).hexdigest())
+    if lst is None:
+        load.quarantine(1, "unsupported_document",
+                        "not a status list (BitstringStatusListCredential, StatusList2021Credential, "
+                        "1EdTech revocation list)", data)
+        return
+    load.loaded += 1
+    out = _Rows(load)
+    for (award_id, entry_json), (previous, _sha) in list(state.status_checks.items()):
+        if previous == "revoked":       # a revocation sticks (as everywhere in the raw layer)
+            continue
+        entry = orjson.loads(entry_json)
+        if lst.list_id not in (entry.get("statusListCredential"), entry.get("id")):
+            continue
+        res = status.check(award_id, entry, state.status_lists)
+        appended = _record_check(out, 1, state, award_id, entry_json, res)
+        known = state.awards.get(award_id)
+        if appended and res.result == "revoked" and known is not None and not known.revoked:
+            revoked = replace(known, revoked=True, revocation_reason=known.revocation_reason or res.reason)
+            out.award(1, revoked)
+            state.awards[award_id] = revoked
+            state.award_origin[award_id] = load.source_ref
+    out.flush()
+
+
 def _landing_files(root: Path) -> list[Path]:
     """Every file under ``root`` in path order, following symlinked folders (each real folder once).
 
@@ -390,7 +580,8 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
     if not root.is_dir():
         return []
     files = _landing_files(root)
-    state = _State(con)
+    keys = verify.KeyDirectory(landing / KEYS_FOLDER)
+    state = _State(con, keys, status.StatusLists(landing / STATUS_FOLDER, keys))
     now = utcnow()
     # badge classes, issuers and revocation lists of every new file first, whatever the file order
     for path in files:
@@ -413,6 +604,20 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
                             f"{path.suffix or 'no extension'}: not a credentials file type", path.read_bytes())
 
     results = []
+    # key files first: their loads verify again what earlier runs could not (no key then)
+    keys_root = landing / KEYS_FOLDER
+    if keys_root.is_dir():
+        for path in _landing_files(keys_root):
+            if path.suffix.lower() == ".json":
+                results.append(load_file_once(con, SOURCE, landing, path,
+                                              lambda load, p: _load_key_file(load, p, state)))
+    # status lists next: their loads re-check the awards of earlier runs (this run's are checked as loaded)
+    status_root = landing / STATUS_FOLDER
+    if status_root.is_dir():
+        for path in _landing_files(status_root):
+            if path.suffix.lower() == ".json":
+                results.append(load_file_once(con, SOURCE, landing, path,
+                                              lambda load, p: _load_status_list(load, p, state)))
     for done, path in enumerate(files, start=1):
         results.append(load_file_once(con, SOURCE, landing, path, body))
         if progress:

@@ -153,7 +153,7 @@ create table if not exists raw.credential_awards (
     achievement_type varchar,           -- OB3 achievementType, else 'Badge'
     issuer_id varchar,
     issuer_name varchar,
-    recipient_identity varchar,         -- plain email or 'sha256$<hex>'
+    recipient_identity varchar,         -- plain email or 'sha256$<hex>'; null: unattributed (OB 3.0 / CLR)
     recipient_hashed boolean,
     recipient_salt varchar,
     issued_at timestamp,
@@ -161,6 +161,37 @@ create table if not exists raw.credential_awards (
     revoked boolean not null default false,
     revocation_reason varchar,
     payload_sha256 varchar not null
+);
+
+-- an Open Badges 3.0 / CLR award that loads but does not conform (e.g. no recipient: unattributed)
+alter table raw.credential_awards add column if not exists conformance_problem varchar;
+
+-- proof verification of each credential, computed once per credential content at ingestion
+-- (docs/credentials_input.md, "Proofs"): verified | invalid | unverifiable | unsigned
+create table if not exists raw.credential_verifications (
+    {LOAD_META},
+    award_id varchar not null,          -- = raw.credential_awards.award_id
+    verified_sha256 varchar not null,   -- sha256 of what was verified: the compact JWT as read, else the
+                                        -- canonical JSON of the credential (proof included); the cache key
+    proof_status varchar not null,      -- verified | invalid | unverifiable | unsigned
+    proof_detail varchar,               -- why (each proof's result)
+    proof_types varchar,                -- e.g. DataIntegrityProof/eddsa-rdfc-2022, VC-JWT/RS256, hosted
+    keys_sha256 varchar                 -- fingerprint of landing/keys/ when verified
+);
+
+-- credentialStatus entries checked against the status lists in landing/status/ (docs/credentials_input.md,
+-- "Status"): one row per check whose result or list content is new; a revocation also appends an award row
+create table if not exists raw.credential_status_checks (
+    {LOAD_META},
+    award_id varchar not null,
+    status_type varchar not null,       -- BitstringStatusListEntry | StatusList2021Entry | 1EdTechRevocationList
+    status_list_id varchar,             -- statusListCredential / the revocation list's id
+    status_index varchar,
+    status_purpose varchar,             -- revocation | suspension | ...
+    status_entry varchar not null,      -- the credentialStatus entry (canonical JSON)
+    result varchar not null,            -- revoked | suspended | active | unknown
+    detail varchar,
+    list_sha256 varchar                 -- sha256 of the list file checked against (null: none usable)
 );
 
 -- CLR 2.0 associations between achievements (isParentOf, ...)

@@ -90,6 +90,7 @@ SECTION_MARTS = {
     "accounts": ("mart_course_overview", "mart_learner_course_progress", "mart_group_league",
                  "mart_chapter_mastery"),
     "engagement": ("mart_credential_engagement", "mart_credential_verification"),
+    "trust": ("mart_credential_trust", "mart_invalid_credentials"),
 }
 
 
@@ -612,6 +613,70 @@ def _engagement(w: _Warehouse, top_n: int) -> str:
     return _section("engagement", "Credential engagement and verification", body)
 
 
+# ----------------------------------------------------------------------------- trust
+def _trust(w: _Warehouse, top_n: int) -> str:
+    """Proof verification: verified share per issuer and collection, the invalid credentials
+    (pseudonymous), and the verification metrics restricted to verified credentials."""
+    title = "Credential trust: proofs"
+    cols = ["issuer_id", "collection_id", "collection_name", "awards", "verified", "invalid", "unverifiable",
+            "unsigned", "unattributed", "verified_share"]
+    if why := w.missing("mart_credential_trust", *cols):
+        return _section("trust", title, _unavailable("Proof verification", why))
+    rows = w.rows("select * from marts.mart_credential_trust order by issuer_id nulls last, collection_id nulls last")
+    totals = w.rows("select sum(issuer_awards) as awards, sum(issuer_awards * issuer_verified_share) as verified "
+                    "from (select distinct issuer_id, issuer_awards, issuer_verified_share "
+                    "from marts.mart_credential_trust)")[0]
+    share = (totals["verified"] or 0) / totals["awards"] if totals["awards"] else None
+    body = (f'<p class="note" id="trust-summary">{esc(fmt(share, "rate"))} of {totals["awards"] or 0} awards carry '
+            "a verified proof (Data Integrity or VC-JWT, checked offline at ingestion).</p>")
+    body += '<div class="split"><div>' + _bar(
+        "trust-by-issuer-chart", [f"{r['issuer_id']} / {r['collection_name'] or '(no collection)'}" for r in rows],
+        [100 * r["verified_share"] for r in rows], y_title="verified share (%)", horizontal=True, pct=True) + "</div><div>"
+    for r in rows:
+        r["collection_name"] = r["collection_name"] or "(no collection)"
+    body += table(rows, [Col("issuer_id", "Issuer"), Col("collection_name", "Collection"),
+                         Col("awards", "Awards", "int"), Col("verified", "Verified", "int"),
+                         Col("invalid", "Invalid", "int"), Col("unverifiable", "Unverifiable", "int"),
+                         Col("unsigned", "Unsigned", "int"), Col("unattributed", "No recipient", "int"),
+                         Col("verified_share", "Verified share", "rate")],
+                  table_id="trust-table", mart="mart_credential_trust",
+                  caption="Proof verification per issuer and collection",
+                  note="A credential in several collections counts in each.") + "</div></div>"
+    icols = ["award_key", "learner_id", "achievement_id", "issuer_id", "issued_at", "proof_detail"]
+    if why := w.missing("mart_invalid_credentials", *icols):
+        body += _unavailable("Invalid credentials", why)
+    else:
+        n = w.value("select count(*) from marts.mart_invalid_credentials")
+        irows = w.rows("select * from marts.mart_invalid_credentials order by issued_at desc nulls last, award_key "
+                       "limit ?", [top_n])
+        for r in irows:
+            r["credential_name"] = r.get("credential_name") or r["achievement_id"] or "(CLR)"
+        body += "<h3>Invalid credentials</h3>" + (table(
+            irows, [Col("award_key", "Award (pseudonym)"), Col("learner_id", "Learner (pseudonym)"),
+                    Col("credential_name", "Credential"), Col("issuer_id", "Issuer"),
+                    Col("issued_at", "Issued", "date"), Col("proof_detail", "What failed")],
+            table_id="invalid-credentials-table", mart="mart_invalid_credentials",
+            caption="Credentials whose proof does not hold (tampered, wrong key, bad value)",
+            note=f"newest {len(irows)} of {n}" if n > len(irows) else "") if irows else
+            '<p class="note" id="invalid-credentials-none">No credential with an invalid proof.</p>')
+    vcols = ["verifications", "is_verifications_suppressed", "verified_credential_verifications",
+             "is_verified_credential_verifications_suppressed", "verified_credential_hires",
+             "is_verified_credential_hires_suppressed"]
+    if why := w.missing("mart_credential_verification", *vcols):
+        body += _unavailable("Verification of verified credentials", why)
+    else:
+        v = w.rows("select sum(verified_credential_verifications) as verifications, "
+                   "sum(verified_credential_hires) as hires, count(*) as cells "
+                   "from marts.mart_credential_verification where not is_verified_credential_verifications_suppressed "
+                   "and not is_verified_credential_hires_suppressed")[0]
+        rate = v["hires"] / v["verifications"] if v["cells"] and v["verifications"] else None
+        body += ('<p class="note" id="verified-funnel-note">Restricted to credentials with a verified proof: '
+                 f'{v["verifications"] or 0} verifications and {v["hires"] or 0} hires '
+                 f'(verification to hire {esc(fmt(rate, "rate"))}) over the {v["cells"]} cells where both are '
+                 "published; cells below the small-cell threshold, or whose unverified rest is, are left out.</p>")
+    return _section("trust", title, body)
+
+
 # ----------------------------------------------------------------------------- freshness and gate
 def _gate_rows(gate_summary: Any) -> list[dict]:
     """Normalise suite results (SuiteResult objects or dicts) to rows: suite, expectation, passed, observed."""
@@ -706,6 +771,7 @@ def build_report(warehouse_db: Path, out: Path, *, names: Mapping[str, str] | No
                     _hidden(w, "accounts", "Accounts: courses, leagues and chapter mastery")
                     or _accounts(w, names, top_n),
                     _hidden(w, "engagement", "Credential engagement and verification") or _engagement(w, top_n),
+                    _hidden(w, "trust", "Credential trust: proofs") or _trust(w, top_n),
                     _freshness(w, gate_summary)]
     finally:
         w.close()
@@ -713,7 +779,8 @@ def build_report(warehouse_db: Path, out: Path, *, names: Mapping[str, str] | No
         + (" · built with learner names" if names else " · pseudonymous")
     html_text = page(title="Skillpath report", subtitle=subtitle,
                      nav=[("executive", "Executive"), ("flow", "Learner flow"), ("accounts", "Accounts"),
-                          ("engagement", "Engagement & verification"), ("freshness", "Freshness & checks")],
+                          ("engagement", "Engagement & verification"), ("trust", "Trust"),
+                          ("freshness", "Freshness & checks")],
                      sections=sections)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)

@@ -326,7 +326,10 @@ def test_every_kind_of_bad_record_is_quarantined_with_its_reason(home, lake):
         "bad_date": ob3("urn:x:4", validFrom="next tuesday"),
         "expired_first": ob3("urn:x:5", validUntil="2024-01-01T00:00:00Z"),
         "bad_context": {**ob3("urn:x:6"), "@context": [OB3]},
-        "no_recipient": ob3("urn:x:7", credentialSubject={"achievement": {"id": "urn:ach:1"}}),
+        # an OB 2.0 assertion needs its recipient; an OB 3.0 credential without one loads unattributed
+        "no_recipient": {"@context": "https://w3id.org/openbadges/v2", "type": "Assertion", "id": "urn:x:7",
+                         "badge": "https://org.example/badges/x", "issuedOn": "2024-01-01T00:00:00Z",
+                         "verification": {"type": "hosted"}},
         "conflict": ob3(good["id"], validFrom="2020-01-01T00:00:00Z"),
         "duplicate": good,
     }
@@ -355,7 +358,8 @@ def test_every_kind_of_bad_record_is_quarantined_with_its_reason(home, lake):
     details = [d for *_, d in rows[:8]]
     for detail, expected in zip(details, ["missing id", "missing issuer", "missing credentialSubject.achievement",
                                           "unparsable date validFrom='next tuesday'", "expired before issued",
-                                          "invalid @context", "no recipient", "with a different"], strict=True):
+                                          "invalid @context", "no recipient identity", "with a different"],
+                                     strict=True):
         assert expected in detail, (expected, detail)
     batch = lake.execute("select records_read, records_loaded, records_quarantined, records_duplicate "
                          "from raw.load_manifest where source_ref like '%b-batch.json'").fetchone()

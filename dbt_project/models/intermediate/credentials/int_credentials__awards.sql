@@ -3,6 +3,11 @@
     learner_id and account, revocation (the document's own flag, which ingestion
     also sets from OB 2.0 revocation lists and OB 3.0 credentialStatus, or a
     'revoked' event, which also gives revoked_at and a reason), acceptance, and the
+    proof verification (proof_status: verified | invalid | unverifiable | unsigned,
+    from stg_credentials__verifications; an award without a verification row, loaded
+    before verification existed, is unverifiable), whether it has a recipient
+    (is_attributed: false for an Open Badges 3.0 / CLR credential without any
+    recipient, loaded with its conformance_problem), and the
     status as of the run date (var as_of_date):
       revoked  revoked, and the revocation (when dated) happened by the end of the run date
       expired  otherwise, expires_at is before the end of the run date
@@ -15,6 +20,10 @@ with awards as (
 
 recipients as (
     select * from {{ ref('int_credentials__recipients') }}
+),
+
+verifications as (
+    select * from {{ ref('stg_credentials__verifications') }}
 ),
 
 award_events as (
@@ -53,15 +62,22 @@ joined as (
         award_events.revoked_at,
         coalesce(awards.revocation_reason, award_events.revocation_reason) as revocation_reason,
         award_events.accepted_at,
+        coalesce(verifications.proof_status, 'unverifiable') as proof_status,
+        coalesce(verifications.proof_detail, 'no verification recorded (loaded before proof verification)')
+            as proof_detail,
+        awards.recipient_identity is not null as is_attributed,
+        awards.conformance_problem,
         awards.loaded_at,
         greatest(
             awards.loaded_at,
             coalesce(award_events.loaded_at, awards.loaded_at),
+            coalesce(verifications.loaded_at, awards.loaded_at),
             recipients.changed_at
         ) as changed_at
     from awards
     inner join recipients on awards.award_id = recipients.award_id
     left join award_events on awards.award_id = award_events.award_id
+    left join verifications on awards.award_id = verifications.award_id
 )
 
 select

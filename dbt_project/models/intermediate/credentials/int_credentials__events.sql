@@ -11,7 +11,7 @@ with events as (
 ),
 
 awards as (
-    select award_id, achievement_id, learner_id, account_id, issued_at, changed_at
+    select award_id, achievement_id, learner_id, account_id, issued_at, proof_status, changed_at
     from {{ ref('int_credentials__awards') }}
 ),
 
@@ -43,6 +43,7 @@ select
     awards.learner_id,
     awards.account_id,
     awards.issued_at,
+    awards.proof_status,
     case when events.event_type = 'shared' then coalesce(channels.channel, 'other') end as channel,
     case when events.verifier_organization_id is not null or events.event_type in ('verified', 'hired')
         then coalesce(events.verifier_industry, 'unknown') end as verifier_industry,

@@ -5,9 +5,11 @@
       is_certified      holds at least one certifying award that is active (not
                         revoked, not expired) as of the run date (var as_of_date)
       certified_at      earliest issue time among those active awards
-    account_id is the learner's LMS account (null for recipients without one). -#}
+    account_id is the learner's LMS account (null for recipients without one).
+    Unattributed awards (no recipient) are left out: they have no learner. -#}
 with awards as (
     select * from {{ ref('int_credentials__awards') }}
+    where is_attributed
 ),
 
 courses as (

@@ -11,7 +11,9 @@
     here, minus var credential_lookback_days for late arrivals) and the awards whose
     status differs as of the new run date; every recomputed row is built from the
     whole history of its award, so the table equals a full refresh. The recipient
-    is the pseudonymous learner_id; account_id is the recipient's LMS account. -#}
+    is the pseudonymous learner_id; account_id is the recipient's LMS account.
+    proof_status / proof_detail: the proof verification (docs/credentials_input.md);
+    is_attributed false: no recipient (learner_id is then a per-award pseudonym). -#}
 with awards as (
     select * from {{ ref('int_credentials__awards') }}
 )
@@ -43,6 +45,10 @@ select
     awards.revocation_reason,
     awards.status,
     awards.accepted_at,
+    awards.proof_status,
+    awards.proof_detail,
+    awards.is_attributed,
+    awards.conformance_problem,
     awards.changed_at
 from awards
 {% if is_incremental() %}

@@ -19,7 +19,7 @@
     learner's whole history. -#}
 with awards as (
     select * from {{ ref('int_credentials__awards') }}
-    where not is_revoked and issued_at is not null and achievement_id is not null
+    where not is_revoked and issued_at is not null and achievement_id is not null and is_attributed
     {% if is_incremental() %}
     and learner_id in ({{ credential_changed_learners() }})
     {% endif %}

@@ -3,10 +3,11 @@
     award's expiry and status as of the run date, and the views, shares and
     verifications recorded on the recipient's awards of it. Only pseudonymous ids:
     no email, no name, no award IRI, no verifier. account_id is the recipient's
-    LMS account (null when the recipient has none). -#}
+    LMS account (null when the recipient has none). proof_status is the latest
+    award's proof verification. Unattributed awards (no recipient) are left out. -#}
 with awards as (
     select * from {{ ref('fct_credential_awards') }}
-    where achievement_id is not null
+    where achievement_id is not null and is_attributed
 ),
 
 latest as (
@@ -56,6 +57,7 @@ select
     per_credential.latest_issued_at,
     latest.expires_at,
     latest.status,
+    latest.proof_status,
     coalesce(event_counts.views, 0) as views,
     coalesce(event_counts.shares, 0) as shares,
     coalesce(event_counts.verifications, 0) as verifications

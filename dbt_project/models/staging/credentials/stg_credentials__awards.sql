@@ -26,6 +26,7 @@ renamed as (
         coalesce(revoked, false) as is_revoked_in_document,
         nullif(trim(revocation_reason), '') as revocation_reason,
         payload_sha256,
+        nullif(trim(conformance_problem), '') as conformance_problem,
         load_id,
         record_no,
         loaded_at
@@ -53,6 +54,7 @@ select
     is_revoked_in_document,
     revocation_reason,
     payload_sha256,
+    conformance_problem,
     loaded_at
 from latest
 where award_id is not null
