@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from websockets.sync.client import connect
+
+from tests.helpers import stop_process_group
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -189,11 +190,5 @@ def start_chromium(profile_dir: Path, binary: str | None = None) -> Iterator[Chr
     try:
         yield Chromium(proc, _wait_port(profile_dir, proc))
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 15)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait()
+        stop_process_group(proc)
         log.close()

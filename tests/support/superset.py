@@ -30,6 +30,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.helpers import stop_process_group
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 120.0
 TEMPLATE_NAME = "skillpath-metadata-template.db"
@@ -169,13 +171,7 @@ def start_superset(workdir: Path) -> Iterator[Superset]:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
+    stop_process_group(proc)
 
 
 def _wait_until_up(proc: subprocess.Popen, url: str, log_path: Path) -> bool:
