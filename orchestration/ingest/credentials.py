@@ -604,20 +604,16 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
                             f"{path.suffix or 'no extension'}: not a credentials file type", path.read_bytes())
 
     results = []
-    # key files first: their loads verify again what earlier runs could not (no key then)
-    keys_root = landing / KEYS_FOLDER
-    if keys_root.is_dir():
-        for path in _landing_files(keys_root):
-            if path.suffix.lower() == ".json":
-                results.append(load_file_once(con, SOURCE, landing, path,
-                                              lambda load, p: _load_key_file(load, p, state)))
+    # key files first: their loads verify again what earlier runs could not (no key then);
     # status lists next: their loads re-check the awards of earlier runs (this run's are checked as loaded)
-    status_root = landing / STATUS_FOLDER
-    if status_root.is_dir():
-        for path in _landing_files(status_root):
+    for folder, loader in ((KEYS_FOLDER, _load_key_file), (STATUS_FOLDER, _load_status_list)):
+        root = landing / folder
+        if not root.is_dir():
+            continue
+        for path in _landing_files(root):
             if path.suffix.lower() == ".json":
                 results.append(load_file_once(con, SOURCE, landing, path,
-                                              lambda load, p: _load_status_list(load, p, state)))
+                                              lambda load, p, loader=loader: loader(load, p, state)))
     for done, path in enumerate(files, start=1):
         results.append(load_file_once(con, SOURCE, landing, path, body))
         if progress:
