@@ -34,7 +34,7 @@ test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
 
 lint: install
-	$(BIN)/ruff check orchestration tests bench scripts
+	$(BIN)/ruff check skillpath skillpath_dev tests scripts
 
 dev: install
 	mkdir -p $${SKILLPATH_HOME:-.skillpath}/dagster
@@ -50,4 +50,4 @@ clean:
 # the Superset bundle (bi/superset) with this installation's connections (docs/bi.md):
 #   make bi-bundle [OUT=dir-or.zip] [BI_BUNDLE_ARGS="--postgres-login LOGIN"]
 bi-bundle: install
-	$(BIN)/python -m orchestration.bi_bundle --out $${OUT:-$${SKILLPATH_HOME:-.skillpath}/superset_bundle.zip} $(BI_BUNDLE_ARGS)
+	$(BIN)/python -m skillpath.publish.bi_bundle --out $${OUT:-$${SKILLPATH_HOME:-.skillpath}/superset_bundle.zip} $(BI_BUNDLE_ARGS)

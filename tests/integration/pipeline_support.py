@@ -30,7 +30,7 @@ def pipeline_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def generate(home: Path, statements: int = 4000, seed: int = 11) -> dict:
-    from orchestration.generate import generate_landing
+    from skillpath_dev.generate import generate_landing
 
     return generate_landing(home / "landing", statements=statements, seed=seed)
 

@@ -13,8 +13,8 @@ import socket
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from orchestration.ingest.credentials import ingest_credentials
-from orchestration.ingest.raw_schema import connect_raw
+from skillpath.ingest.credentials import ingest_credentials
+from skillpath.ingest.raw_schema import connect_raw
 from tests.helpers import TEST_KEY, query, run_dbt
 from tests.integration.test_credential_marts import OTHERS_TESTS, SELECT
 from tests.unit.test_credential_status import bitstring_list, entry
@@ -123,7 +123,7 @@ def test_unattributed_award_counts_in_issuance_not_in_learner_flow(built):
 
 
 def test_report_trust_section(built, tmp_path):
-    from orchestration.report import build_report
+    from skillpath.report import build_report
 
     home, ids = built
     out = build_report(home / "build.duckdb", tmp_path / "report.html")

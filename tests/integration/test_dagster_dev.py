@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from orchestration.dbt_project import REPO_ROOT
+from skillpath.transform import REPO_ROOT
 from tests.integration.pipeline_support import pipeline_env
 
 pytestmark = pytest.mark.integration

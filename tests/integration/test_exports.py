@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.publish.duckdb_publish import publish_duckdb
-from orchestration.publish.exports import NIGHTLY_MARTS, ExportError, export_mart, export_nightly
+from skillpath.publish.duckdb_publish import publish_duckdb
+from skillpath.publish.exports import NIGHTLY_MARTS, ExportError, export_mart, export_nightly
 
 ACCOUNTS = ["acct-1", "acct/ü 2"]
 PROGRESS = [  # account_id, course_id, learner_id, mastered, completion_pct, certified, note

@@ -19,7 +19,7 @@ import duckdb
 import pytest
 import yaml
 
-from orchestration.quality.gx_suites import (
+from skillpath.quality.gx_suites import (
     DEFAULT_SUITES_DIR,
     SuiteFileError,
     format_results,
@@ -393,7 +393,7 @@ def test_real_suites_pass_on_sound_marts_and_fail_on_broken_ones(tmp_path):
 
 def make_raw(path: Path, tables: dict[str, list[datetime]]) -> Path:
     """A raw layer (lake.duckdb) with ``raw.<table>`` holding one row per event time given."""
-    from orchestration.quality.gx_suites import RAW_SOURCES
+    from skillpath.quality.gx_suites import RAW_SOURCES
 
     con = duckdb.connect(str(path))
     try:

@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from bench.pipeline_bench import compare_tables
-from orchestration.generate import generate_increment
+from skillpath_dev.bench.pipeline_bench import compare_tables
+from skillpath_dev.generate import generate_increment
 from tests.integration.pipeline_support import run, same_marts
 
 FACTS = ("fct_attempts", "fct_credential_awards", "fct_credential_events", "fct_credential_transitions")

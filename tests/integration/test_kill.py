@@ -2,7 +2,7 @@
 
 Each case: a home with a published warehouse (first run on the sample data), a new
 landing file arrives, a run is started and killed (SIGKILL to its whole process
-group, dbt included) once it reaches the stage (orchestration/faults.py), the
+group, dbt included) once it reaches the stage (tests/support/paused_run.py), the
 published file is byte-identical, and a new run publishes marts equal to those of
 an uninterrupted run on the same input.
 """
@@ -13,12 +13,15 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.pipeline_support import SKILLPATH, pipeline_env, run, same_marts, sha256
+from tests.integration.pipeline_support import pipeline_env, run, same_marts, sha256
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +29,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def baseline(published_home, tmp_path_factory) -> dict:
     """A published home (first run), the increment to add, and the marts of a clean second run."""
-    from orchestration.generate import generate_increment
+    from skillpath_dev.generate import generate_increment
 
     root = tmp_path_factory.mktemp("kill")
     base = published_home
@@ -59,8 +62,9 @@ def test_kill_minus_nine_at_each_stage(baseline, tmp_path, stage):
     published = home / "warehouse.duckdb"
     before = sha256(published)
 
-    proc = subprocess.Popen([SKILLPATH, "run"], env=pipeline_env(home, SKILLPATH_PAUSE_AT=stage),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.paused_run", stage, "run"],
+                            env=pipeline_env(home), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     marker = home / f".paused-{stage}"
     deadline = time.time() + 600
     while not marker.exists():

@@ -23,11 +23,11 @@ import orjson
 import pytest
 import requests
 
-from orchestration.config import settings
-from orchestration.ingest.lrs import LrsAuthError, LrsClient, LrsError, extract_lrs, read_cursor
-from orchestration.ingest.raw_schema import connect_raw
-from orchestration.ingest.rawstore import RawLoad, reconciliation
-from orchestration.ingest.xapi import load_xapi_records
+from skillpath.config import settings
+from skillpath.ingest.lrs import LrsAuthError, LrsClient, LrsError, extract_lrs, read_cursor
+from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.rawstore import RawLoad, reconciliation
+from skillpath.ingest.xapi import load_xapi_records
 from tests.support.ralph import (  # noqa: F401 (fixtures)
     RalphLrs,
     fixture_ralph_credentials,

@@ -16,10 +16,10 @@ import datetime as dt
 
 import pytest
 
-from orchestration.config import settings
-from orchestration.ingest.lrs import LrsError, extract_lrs, read_cursor, read_cursor_state
-from orchestration.ingest.raw_schema import connect_raw
-from orchestration.ingest.rawstore import reconciliation
+from skillpath.config import settings
+from skillpath.ingest.lrs import LrsError, extract_lrs, read_cursor, read_cursor_state
+from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.rawstore import reconciliation
 from tests.integration.test_lrs import (
     OVERLAP,
     FaultProxy,

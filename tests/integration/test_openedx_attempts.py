@@ -19,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.config import settings
-from orchestration.ingest.landing import ingest_landing
+from skillpath.config import settings
+from skillpath.ingest.landing import ingest_landing
 from tests.helpers import REFERENCE_DATA, ROOT, TEST_KEY, run_dbt
 
 OPENEDX = REFERENCE_DATA / "xapi" / "openedx"

@@ -16,7 +16,7 @@ import threading
 import duckdb
 import pytest
 
-from orchestration.dbt_project import REPO_ROOT
+from skillpath.transform import REPO_ROOT
 from tests.integration.pipeline_support import SKILLPATH, pipeline_env, run, same_marts, sha256
 
 pytestmark = pytest.mark.integration
@@ -157,7 +157,7 @@ def test_a_run_without_the_pseudonym_key_stops_before_doing_anything(tmp_path):
 
 
 def test_webhook_failure_does_not_hide_the_original_failure(monkeypatch):
-    from orchestration.alerts import send_alert
+    from skillpath.alerts import send_alert
 
     assert send_alert({"status": "failed"}, url="http://127.0.0.1:9/unreachable", timeout=2) is False
     monkeypatch.delenv("SKILLPATH_ALERT_WEBHOOK", raising=False)

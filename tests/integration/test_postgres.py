@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from psycopg import errors, sql
 
-from orchestration.publish.duckdb_publish import PIIColumnError, PublishError
-from orchestration.publish.postgres import account_role_name, publish_postgres
+from skillpath.publish.duckdb_publish import PIIColumnError, PublishError
+from skillpath.publish.postgres import account_role_name, publish_postgres
 from tests.support_pg import PgServer, start_postgres
 
 pytestmark = pytest.mark.integration

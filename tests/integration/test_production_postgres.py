@@ -11,7 +11,7 @@ import duckdb
 import psycopg
 import pytest
 
-from orchestration.dbt_project import REPO_ROOT
+from skillpath.transform import REPO_ROOT
 from tests.integration.pipeline_support import mart_tables, run
 from tests.support_pg import PgServer, start_postgres
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.publish.duckdb_publish import (
+from skillpath.publish.duckdb_publish import (
     PIIColumnError,
     PublishError,
     find_pii_columns,

@@ -339,7 +339,7 @@ def test_freshness_and_gate(page, warehouse):
 
 # ----------------------------------------------------------------------------- names and escaping
 def test_names_only_when_given_and_escaped(warehouse, report, tmp_path):
-    from orchestration.report import ReportError, build_report
+    from skillpath.report import ReportError, build_report
 
     learner = mart(warehouse, "select learner_id from marts.mart_learner_course_progress "
                               "order by rank_mastered, learner_id limit 1")[0]["learner_id"]

@@ -1,7 +1,7 @@
 """The Superset bundle (bi/superset, ``make bi-bundle``) against a real Superset.
 
 One Superset (tests/support/superset.py: its own venv, SQLite metadata, 127.0.0.1) imports
-the bundle written by ``orchestration.bi_bundle`` for the shared published demo home, with
+the bundle written by ``skillpath.publish.bi_bundle`` for the shared published demo home, with
 two connections: the published ``warehouse.duckdb`` (read-only, duckdb-engine) and the
 PostgreSQL publication of the same build (a real server, tests/support_pg.py) through the
 login of one account manager. Then, through Superset's REST API:
@@ -32,9 +32,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from orchestration.bi_bundle import build_bundle, database_files, write_bundle
-from orchestration.publish.duckdb_publish import attach_build
-from orchestration.publish.postgres import account_role_name, publish_postgres
+from skillpath.publish.bi_bundle import build_bundle, database_files, write_bundle
+from skillpath.publish.duckdb_publish import attach_build
+from skillpath.publish.postgres import account_role_name, publish_postgres
 from tests.support.superset import SupersetClient, start_superset
 from tests.support_chromium import chromium_binary, start_chromium
 from tests.support_pg import PostgresUnavailable, start_postgres

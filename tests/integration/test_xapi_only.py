@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.config import settings
-from orchestration.ingest.landing import ingest_landing
+from skillpath.config import settings
+from skillpath.ingest.landing import ingest_landing
 from tests.helpers import REFERENCE_DATA, ROOT, TEST_KEY, run_dbt
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Pure helpers of the pipeline benchmark (bench/pipeline_bench.py) on real processes and DuckDB files."""
+"""Pure helpers of the pipeline benchmark (skillpath_dev/bench/pipeline_bench.py) on real processes and DuckDB files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from bench.pipeline_bench import (
+from skillpath_dev.bench.pipeline_bench import (
     TreeRssSampler,
     compare_floor,
     compare_tables,
@@ -165,7 +165,7 @@ def test_write_docs_replaces_only_its_block(tmp_path: Path):
 
 
 def test_targets_take_the_fixed_overhead_from_the_repeated_empty_run():
-    from bench.pipeline_bench import targets
+    from skillpath_dev.bench.pipeline_bench import targets
 
     run = {"peak_tree_rss": 2e9}
     res = {"statements": 1000, "empty": {**run, "wall": 30.0}, "empty_again": {**run, "wall": 15.0},
@@ -179,7 +179,7 @@ def test_targets_take_the_fixed_overhead_from_the_repeated_empty_run():
 
 
 def test_floor_is_compared_only_with_a_warehouse_of_the_same_landing_zone(tmp_path: Path, monkeypatch):
-    import bench.pipeline_bench as pb
+    import skillpath_dev.bench.pipeline_bench as pb
 
     monkeypatch.setattr(pb, "FLOOR_TABLES", ("t",))
     landing = tmp_path / "landing"

@@ -1,4 +1,4 @@
-"""The Superset bundle (bi/superset) and its writer (orchestration/bi_bundle.py), without Superset.
+"""The Superset bundle (bi/superset) and its writer (skillpath/publish/bi_bundle.py), without Superset.
 
 Every reference inside the bundle resolves (chart -> dataset -> database, dashboard ->
 chart, native filter -> dataset), every column and saved metric a chart uses exists in its
@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestration import bi_bundle
-from orchestration.bi_bundle import (
+from skillpath.publish import bi_bundle
+from skillpath.publish.bi_bundle import (
     PASSWORD_MASK,
     SOURCE,
     BundleError,
@@ -174,12 +174,12 @@ def test_write_zip_and_directory_and_the_command(tmp_path, files):
     (tmp_path / "other" / "keep.txt").write_text("x")
     with pytest.raises(BundleError):
         write_bundle(files, tmp_path / "other")
-    proc = subprocess.run([sys.executable, "-m", "orchestration.bi_bundle", "--out", str(tmp_path / "c.zip"),
+    proc = subprocess.run([sys.executable, "-m", "skillpath.publish.bi_bundle", "--out", str(tmp_path / "c.zip"),
                            "--warehouse", str(tmp_path / "w.duckdb"), "--postgres-url", PG_URL],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
     assert "7 dashboards, 31 charts" in proc.stdout and "superset_bi:XXXXXXXXXX@db.example.org" in proc.stdout
-    # the subcommand orchestration/cli.py can mount: skillpath bi-bundle
+    # the subcommand skillpath/cli/__init__.py can mount: skillpath bi-bundle
     parser = argparse.ArgumentParser(prog="skillpath")
     bi_bundle.add_subcommand(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["bi-bundle", "--out", str(tmp_path / "d.zip"), "--warehouse", str(tmp_path / "w"),

@@ -1,4 +1,4 @@
-"""Credential status from status lists delivered in landing/status/ (orchestration/ingest/_credential_status.py).
+"""Credential status from status lists delivered in landing/status/ (skillpath/ingest/_credential_status.py).
 
 The lists are built and signed here with generated Ed25519 keys (did:key); a list whose
 proof does not hold is never used. No network: sockets refuse to connect."""
@@ -14,10 +14,10 @@ import socket
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from orchestration.ingest import _credential_status as status
-from orchestration.ingest import _credential_verify as verify
-from orchestration.ingest.credentials import ingest_credentials
-from orchestration.ingest.raw_schema import connect_raw
+from skillpath.ingest import _credential_status as status
+from skillpath.ingest import _credential_verify as verify
+from skillpath.ingest.credentials import ingest_credentials
+from skillpath.ingest.raw_schema import connect_raw
 from tests.helpers import REFERENCE_DATA
 from tests.unit.test_credential_verify import did_key_of, sign_data_integrity
 from tests.unit.test_ingest_credentials import balanced, ob3, write

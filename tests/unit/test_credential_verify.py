@@ -1,4 +1,4 @@
-"""Proof verification of Open Badges 3.0 / CLR 2.0 credentials (orchestration/ingest/_credential_verify.py).
+"""Proof verification of Open Badges 3.0 / CLR 2.0 credentials (skillpath/ingest/_credential_verify.py).
 
 Two kinds of evidence:
 
@@ -27,7 +27,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwcrypto import jwk, jws
 
-from orchestration.ingest import _credential_verify as v
+from skillpath.ingest import _credential_verify as v
 from tests.helpers import REFERENCE_DATA
 
 CREDENTIALS = REFERENCE_DATA / "credentials"

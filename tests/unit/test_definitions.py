@@ -23,18 +23,18 @@ REQUIRED_ASSETS = {
 
 @pytest.fixture(scope="module")
 def defs():
-    from orchestration.dbt_project import ensure_manifest
+    from skillpath.transform import ensure_manifest
 
     ensure_manifest(force=True)
-    import orchestration.definitions
-    import orchestration.defs.gate
-    import orchestration.defs.publish
-    import orchestration.defs.transform
+    import skillpath.definitions
+    import skillpath.defs.gate
+    import skillpath.defs.publish
+    import skillpath.defs.transform
 
-    for mod in (orchestration.defs.transform, orchestration.defs.gate, orchestration.defs.publish,
-                orchestration.definitions):
+    for mod in (skillpath.defs.transform, skillpath.defs.gate, skillpath.defs.publish,
+                skillpath.definitions):
         importlib.reload(mod)
-    return orchestration.definitions.defs
+    return skillpath.definitions.defs
 
 
 def test_every_asset_of_the_design_is_defined(defs):
@@ -73,7 +73,7 @@ def test_the_dbt_resource_starts_without_a_dbt_subprocess_or_an_in_process_adapt
         raise AssertionError(f"dagster-dbt ran {args}")
 
     monkeypatch.setattr(dbt_core_resource, "check_output", no_subprocess)
-    from orchestration.defs.transform import SkillpathDbtCliResource, dbt_resource
+    from skillpath.defs.transform import SkillpathDbtCliResource, dbt_resource
 
     dbt = dbt_resource()
     assert isinstance(dbt, SkillpathDbtCliResource)
@@ -111,7 +111,7 @@ def test_nightly_schedule_and_sensor(defs, monkeypatch, tmp_path):
 def test_schedule_cron_and_timezone_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("SKILLPATH_SCHEDULE_CRON", "30 3 * * 1-5")
     monkeypatch.setenv("SKILLPATH_SCHEDULE_TIMEZONE", "Europe/Zurich")
-    import orchestration.defs.schedules as schedules
+    import skillpath.defs.schedules as schedules
 
     mod = importlib.reload(schedules)
     try:
@@ -125,7 +125,7 @@ def test_schedule_cron_and_timezone_come_from_the_environment(monkeypatch):
 def test_run_queue_allows_one_run_at_a_time(tmp_path, monkeypatch):
     import shutil
 
-    from orchestration.dbt_project import REPO_ROOT
+    from skillpath.transform import REPO_ROOT
 
     shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the event log lives there (dagster.yaml)
@@ -143,8 +143,8 @@ def test_event_log_uses_one_engine_per_process_and_other_processes_read_it(tmp_p
     import subprocess
     import sys
 
-    import orchestration.dagster_storage as storage
-    from orchestration.dbt_project import REPO_ROOT
+    import skillpath.defs.dagster_storage as storage
+    from skillpath.transform import REPO_ROOT
 
     shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
@@ -167,7 +167,7 @@ def test_event_log_uses_one_engine_per_process_and_other_processes_read_it(tmp_p
 
 def test_ingest_steps_open_the_lake_with_the_configured_threads_and_memory_limit(home, monkeypatch):
     """DuckDB's default is 80 % of the machine's memory: ingestion must be held to the setting."""
-    from orchestration.defs.ingest import lake
+    from skillpath.defs.ingest import lake
 
     monkeypatch.setenv("SKILLPATH_THREADS", "1")
     monkeypatch.setenv("SKILLPATH_MEMORY_LIMIT", "1GiB")

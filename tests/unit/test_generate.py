@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from orchestration.generate import generate_increment, generate_landing
+from skillpath_dev.generate import generate_increment, generate_landing
 from tests.helpers import ROOT
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -453,7 +453,7 @@ _RSS_SCRIPT = """
 import sys, pathlib
 with open("/proc/self/clear_refs", "w") as fh:
     fh.write("5")
-from orchestration.generate import generate_landing
+from skillpath_dev.generate import generate_landing
 s = generate_landing(pathlib.Path(sys.argv[1]), statements=int(sys.argv[2]), seed=5)
 assert s["xapi"]["statements"] == int(sys.argv[2])
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
@@ -518,8 +518,8 @@ def test_increment_adds_exactly_the_requested_statements_with_the_late_share(tmp
 
 def test_ingestion_of_the_generated_landing_reconciles_with_the_summary(tmp_path: Path, monkeypatch):
     """The defects the summary declares are exactly what the real ingestion quarantines or skips."""
-    from orchestration.config import settings
-    from orchestration.ingest.landing import ingest_landing
+    from skillpath.config import settings
+    from skillpath.ingest.landing import ingest_landing
 
     home = tmp_path / "home"
     s = generate_landing(home / "landing", statements=3000, seed=21)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.ingest.credentials import ingest_credentials
-from orchestration.ingest.raw_schema import connect_raw
-from orchestration.ingest.rawstore import reconciliation
+from skillpath.ingest.credentials import ingest_credentials
+from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.rawstore import reconciliation
 
 OB2 = "https://w3id.org/openbadges/v2"
 VC1 = "https://www.w3.org/2018/credentials/v1"

@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.config import settings
-from orchestration.ingest import xapi
-from orchestration.ingest._credential_formats import parse_datetime
-from orchestration.ingest._csv import csv_records, parse_csv_row
-from orchestration.ingest.credentials import ingest_credentials
-from orchestration.ingest.events import ingest_credential_events
-from orchestration.ingest.landing import format_summary, ingest_landing
-from orchestration.ingest.lms import ingest_lms
-from orchestration.ingest.lrs import parse_stored
-from orchestration.ingest.raw_schema import connect_raw
-from orchestration.ingest.rawstore import reconciliation
-from orchestration.ingest.xapi import ingest_xapi_files, parse_timestamp, split_json_array
+from skillpath.config import settings
+from skillpath.ingest import xapi
+from skillpath.ingest._credential_formats import parse_datetime
+from skillpath.ingest._csv import csv_records, parse_csv_row
+from skillpath.ingest.credentials import ingest_credentials
+from skillpath.ingest.events import ingest_credential_events
+from skillpath.ingest.landing import format_summary, ingest_landing
+from skillpath.ingest.lms import ingest_lms
+from skillpath.ingest.lrs import parse_stored
+from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.rawstore import reconciliation
+from skillpath.ingest.xapi import ingest_xapi_files, parse_timestamp, split_json_array
 
 USERS_HEADER = "user_id,account_id,email,display_name,role\n"
 USERS_CSV = USERS_HEADER + "u1,acc1,ann@example.org,Ann,learner\n"
@@ -415,7 +415,7 @@ def test_load_file_once_notes_are_per_source(home, monkeypatch):
             raise ValueError("broken body")
         return body
 
-    import orchestration.ingest.events as events
+    import skillpath.ingest.events as events
 
     monkeypatch.setattr(events, "_body", broken)
     summary = ingest_landing(settings(), include_lrs=False)

@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from orchestration.config import settings
-from orchestration.ingest.landing import ingest_landing
-from orchestration.ingest.raw_schema import connect_raw
+from skillpath.config import settings
+from skillpath.ingest.landing import ingest_landing
+from skillpath.ingest.raw_schema import connect_raw
 
 USERS = ("u1", "u2", "u3")
 USER_COLUMNS = ("user_id", "account_id", "email", "display_name", "role")

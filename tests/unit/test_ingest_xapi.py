@@ -13,12 +13,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestration.config import settings
-from orchestration.ingest import xapi
-from orchestration.ingest.landing import format_summary, ingest_landing
-from orchestration.ingest.raw_schema import connect_raw
-from orchestration.ingest.rawstore import RawLoad, ReconciliationError
-from orchestration.ingest.xapi import ingest_xapi_files, load_xapi_records, parse_duration, split_json_array
+from skillpath.config import settings
+from skillpath.ingest import xapi
+from skillpath.ingest.landing import format_summary, ingest_landing
+from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.rawstore import RawLoad, ReconciliationError
+from skillpath.ingest.xapi import ingest_xapi_files, load_xapi_records, parse_duration, split_json_array
 
 USERS_CSV = (
     "user_id,account_id,email,display_name,role\n"
@@ -56,7 +56,7 @@ def env(tmp_path: Path):
     (landing / "lms").mkdir()
     (landing / "lms" / "users.csv").write_text(USERS_CSV)
     con = connect_raw(tmp_path / "lake.duckdb")
-    from orchestration.ingest.lms import ingest_lms
+    from skillpath.ingest.lms import ingest_lms
 
     ingest_lms(con, landing)
     yield con, landing

@@ -7,9 +7,9 @@ import datetime as dt
 import duckdb
 import pytest
 
-from orchestration.config import ConfigError, settings
-from orchestration.ingest.lrs import CursorState, full_scan_reason, read_cursor_state, read_window
-from orchestration.ingest.raw_schema import connect_raw
+from skillpath.config import ConfigError, settings
+from skillpath.ingest.lrs import CursorState, full_scan_reason, read_cursor_state, read_window
+from skillpath.ingest.raw_schema import connect_raw
 
 NOW = dt.datetime(2026, 12, 10, 2, 0, 0)
 

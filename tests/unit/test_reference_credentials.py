@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.ingest.credentials import ingest_credentials
-from orchestration.ingest.raw_schema import connect_raw
-from orchestration.ingest.rawstore import reconciliation
+from skillpath.ingest.credentials import ingest_credentials
+from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.rawstore import reconciliation
 from tests.helpers import REFERENCE_DATA
 
 CREDENTIALS = REFERENCE_DATA / "credentials"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.ingest.lms import ingest_lms
-from orchestration.ingest.raw_schema import connect_raw
-from orchestration.ingest.xapi import ingest_xapi_files
+from skillpath.ingest.lms import ingest_lms
+from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.xapi import ingest_xapi_files
 from tests.helpers import REFERENCE_DATA
 
 OPENEDX = REFERENCE_DATA / "xapi" / "openedx"

@@ -1,1 +1,0 @@
-"""Dagster definitions, one module per domain; orchestration/definitions.py gathers them."""

@@ -1,0 +1,306 @@
+"""The landing zone: walking its files exactly once, and one full ingestion run.
+
+Every landing file is handled by :func:`load_file_once`: its content sha256 is
+compared with the manifest first, so a file loaded before (under any name) costs
+one hash and nothing else; otherwise it is read inside one :class:`RawLoad`
+transaction. :func:`ingest_landing` runs every source (LMS, credentials, xAPI
+files, credential events, then the LRS; none needs another loaded first) and
+fails loudly when any source does not reconcile.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import duckdb
+
+from skillpath.ingest.rawstore import (
+    RawLoad,
+    ReconciliationError,
+    already_loaded,
+    file_sha256,
+    quarantine_by_reason,
+    reconciliation,
+    record_duplicate_content,
+)
+
+#: progress callback ``(label, done, total)``, called after each file
+Progress = Callable[[str, int, int], None] | None
+
+#: errors that mean a landing file (or the rest of it) cannot be read or decompressed
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+#: raw bytes of an unreadable file are kept in quarantine up to this size
+MAX_QUARANTINED_FILE_BYTES = 64 << 20
+
+#: raw tables holding the loaded records of each source (for the cross-check)
+SOURCE_TABLES = {
+    "xapi_file": ("xapi_statements",),
+    "xapi_lrs": ("xapi_statements",),
+    "lms": ("lms_accounts", "lms_users", "lms_groups", "lms_group_members", "lms_courses",
+            "lms_chapters", "lms_exercises", "lms_enrollments"),
+    "credential_events": ("credential_events",),
+}
+
+
+def iter_landing_files(landing_dir: Path, subdir: str) -> list[Path]:
+    """Regular files under ``landing_dir/subdir`` (recursively), sorted by path.
+
+    Names starting with ``.`` (files or folders: partial uploads, editor files) are skipped.
+    """
+    root = Path(landing_dir) / subdir
+    if not root.is_dir():
+        return []
+    out = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
+            continue
+        out.append(p)
+    return sorted(out)
+
+
+#: the landing zone's folders, in the order a run reads them
+LANDING_FOLDERS = ("lms", "credentials", "xapi", "credential_events")
+
+
+def landing_notes(landing_dir: Path) -> list[str]:
+    """What a run skips without loading it, for the summary's notes.
+
+    A missing landing directory, and paths under the landing folders that are neither
+    a regular file nor a folder: dangling symbolic links, sockets, pipes (dot names
+    are skipped by contract and not noted).
+    """
+    landing_dir = Path(landing_dir)
+    if not landing_dir.is_dir():
+        return [f"landing directory {landing_dir} does not exist: no landing files were read"]
+    notes = []
+    for subdir in LANDING_FOLDERS:
+        root = landing_dir / subdir
+        if not root.is_dir():
+            continue
+        for p in sorted(root.rglob("*")):
+            rel = p.relative_to(root)
+            if any(part.startswith(".") for part in rel.parts) or p.is_file() or p.is_dir():
+                continue
+            what = "a dangling symbolic link" if p.is_symlink() else "not a regular file"
+            notes.append(f"{p.relative_to(landing_dir).as_posix()}: {what}, skipped")
+    return notes
+
+
+def base_name(path: Path) -> str:
+    """The lower-case file name without a trailing ``.gz``."""
+    name = path.name.lower()
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def open_landing_file(path: Path) -> IO[bytes]:
+    """Open a landing file for binary reading, decompressing ``*.gz`` on the fly."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def quarantine_unreadable(load: RawLoad, path: Path, record_no: int, error: BaseException,
+                          after: str = "") -> None:
+    """Count one record for a file (or the rest of a file) that cannot be read or decompressed."""
+    raw = None
+    try:
+        if path.stat().st_size <= MAX_QUARANTINED_FILE_BYTES:
+            raw = path.read_bytes()
+    except OSError:
+        pass
+    load.read += 1
+    load.quarantine(record_no, "unreadable_file",
+                    f"{after}{type(error).__name__}: {error}; the file stays in the landing zone", raw)
+
+
+def quarantine_whole_file(load: RawLoad, path: Path, reason: str, detail: str) -> None:
+    """Count a whole file as one quarantined record (raw bytes kept up to a size limit)."""
+    try:
+        raw = path.read_bytes() if path.stat().st_size <= MAX_QUARANTINED_FILE_BYTES else None
+    except OSError as exc:
+        quarantine_unreadable(load, path, 1, exc)
+        return
+    load.read += 1
+    load.quarantine(1, reason, detail, raw)
+
+
+def load_file_once(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Path, path: Path,
+                   body: Callable[[RawLoad, Path], None]) -> dict:
+    """Load one landing file exactly once, by content; returns its counts.
+
+    ``body(load, path)`` reads the file into the open :class:`RawLoad`. A file whose
+    content was loaded before is skipped: under a new name it is noted in the manifest
+    as ``duplicate_content`` (and counts nothing), under its old name not at all
+    (status ``seen_before``), so re-runs leave the manifest as it was.
+    """
+    rel = path.relative_to(landing_dir).as_posix()
+    try:
+        sha = file_sha256(path)
+    except OSError as exc:
+        with RawLoad(con, source, rel, None) as load:
+            quarantine_unreadable(load, path, 1, exc)
+        return _file_result(rel, "loaded", load.load_id, load)
+    earlier = already_loaded(con, source, sha)
+    if earlier:  # noted once under a new name; the same name again is not noted at all
+        note = record_duplicate_content(con, source, rel, sha, earlier)
+        return _file_result(rel, "seen_before" if note == earlier else "duplicate_content", note)
+    try:
+        with RawLoad(con, source, rel, sha) as load:
+            body(load, path)
+    except Exception as exc:  # noqa: BLE001 - one file never stops a run
+        return quarantine_failed_file(con, source, rel, path, exc)
+    return _file_result(rel, "loaded", load.load_id, load)
+
+
+def quarantine_failed_file(con: duckdb.DuckDBPyConnection, source: str, rel: str, path: Path,
+                           error: Exception) -> dict:
+    """Quarantine a whole file whose load failed (``ingest_error``) in a fresh transaction.
+
+    The failed load rolled back, so nothing of the file is in the raw layer; the file is
+    one quarantined record with the error. Its content hash is not recorded, so the
+    file is read again on every run (a fixed ingester then loads it) and noted each time.
+    """
+    message = f"{type(error).__name__}: {error}"[:500]
+    with RawLoad(con, source, rel, None, detail={"error": message}) as load:
+        quarantine_whole_file(load, path, "ingest_error",
+                              f"the file could not be ingested ({message}); it stays in the landing zone")
+    result = _file_result(rel, "loaded", load.load_id, load)
+    result["error"] = message
+    return result
+
+
+def _file_result(rel: str, status: str, load_id: str, load: RawLoad | None = None) -> dict:
+    """Per-file counts, with the same keys as the manifest (and the credentials ingester)."""
+    return {"source_ref": rel, "status": status, "load_id": load_id,
+            "records_read": load.read if load else 0,
+            "records_loaded": load.loaded if load else 0,
+            "records_quarantined": load.quarantined if load else 0,
+            "records_duplicate": load.duplicate if load else 0,
+            "quarantine_reasons": dict(load.reasons) if load else {}}
+
+
+def load_files(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Path, subdir: str,
+               body: Callable[[RawLoad, Path], None], progress: Progress = None) -> list[dict]:
+    """:func:`load_file_once` for every file under ``landing_dir/subdir``, reporting progress per file."""
+    landing_dir = Path(landing_dir)
+    paths = iter_landing_files(landing_dir, subdir)
+    results = []
+    for done, path in enumerate(paths, 1):
+        results.append(load_file_once(con, source, landing_dir, path, body))
+        if progress:
+            progress(f"{subdir} files", done, len(paths))
+    return results
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows actually present in the raw tables, per source (for sources listed in SOURCE_TABLES)."""
+    out = {}
+    for source, tables in SOURCE_TABLES.items():
+        out[source] = sum(
+            con.execute(f"select count(*) from raw.{t} where source = ?", [source]).fetchall()[0][0]
+            for t in tables
+        )
+    return out
+
+
+def ingest_landing(settings, progress: Progress = None, include_lrs: bool = True) -> dict:
+    """One ingestion run: LMS, credentials, xAPI files, credential events, then the LRS.
+
+    Returns ``{"files": {source: [per-file dicts]}, "sources": reconciliation rows,
+    "quarantine": [(source, reason, count)], "notes": [...]}``; the figures in
+    ``sources`` and ``quarantine`` are cumulative over the raw layer's history.
+    Raises :class:`ReconciliationError` when a source does not balance.
+    """
+    from skillpath.ingest.events import ingest_credential_events
+    from skillpath.ingest.lms import ingest_lms
+    from skillpath.ingest.raw_schema import connect_raw
+    from skillpath.ingest.xapi import ingest_xapi_files
+
+    landing = Path(settings.landing_dir)
+    notes: list[str] = landing_notes(landing)
+    files: dict[str, list[dict]] = {}
+    con = connect_raw(settings.raw_db, settings=settings)  # which may differ from the environment's
+    try:
+        files["lms"] = ingest_lms(con, landing, progress)
+        try:
+            from skillpath.ingest.credentials import ingest_credentials
+        except ImportError as exc:
+            notes.append(f"credentials skipped: skillpath.ingest.credentials not available ({exc})")
+        else:
+            files["credentials"] = ingest_credentials(con, landing, progress)
+        files["xapi_file"] = ingest_xapi_files(con, landing, progress)
+        files["credential_events"] = ingest_credential_events(con, landing, progress)
+        if include_lrs and settings.lrs_url:
+            from skillpath.ingest.lrs import extract_lrs
+
+            files["xapi_lrs"] = extract_lrs(con, settings)
+        notes += [f"{source}: {r['source_ref']} quarantined as ingest_error: {r['error']}"
+                  for source, results in files.items() for r in results if r.get("error")]
+        summary = {
+            "files": files,
+            "sources": reconciliation(con),
+            "quarantine": quarantine_by_reason(con),
+            "table_rows": table_counts(con),
+            "notes": notes,
+        }
+    finally:
+        con.close()
+    problems = reconciliation_problems(summary["sources"], summary["table_rows"])
+    if problems:
+        raise ReconciliationError("raw layer does not reconcile:\n  " + "\n  ".join(problems))
+    return summary
+
+
+def reconciliation_problems(sources: list[dict], table_rows: dict[str, int]) -> list[str]:
+    """Why the raw layer does not reconcile (empty when it does).
+
+    ``sources`` are :func:`rawstore.reconciliation` rows (read = loaded + quarantined +
+    duplicates, quarantine rows present), ``table_rows`` what :func:`table_counts` finds
+    in the raw tables: a record the manifest counts as loaded must be there.
+    """
+    problems = [f"{s['source']}: read {s['records_read']} != loaded {s['records_loaded']} + quarantined "
+                f"{s['records_quarantined']} (quarantine rows {s['quarantine_rows']}) + duplicates "
+                f"{s['records_duplicate']}" for s in sources if not s["balanced"]]
+    for s in sources:
+        rows = table_rows.get(s["source"])
+        if rows is not None and rows != s["records_loaded"]:
+            problems.append(f"{s['source']}: manifest says {s['records_loaded']} loaded but the raw "
+                            f"tables hold {rows} rows")
+    return problems
+
+
+def format_summary(summary: dict) -> str:
+    """A plain-text table of the reconciliation (``summary["sources"]``) and the quarantine by reason.
+
+    ``skillpath run`` prints it after every run; ``files`` counts loads and files noted
+    as duplicate content.
+    """
+    lines = [f"  {'source':<18}{'files':>7}{'read':>11}{'loaded':>11}{'quarantined':>13}{'duplicates':>12}"
+             "  balanced"]
+    for r in summary["sources"]:
+        lines.append(f"  {r['source']:<18}{r['loads'] + r['duplicate_files']:>7}{r['records_read']:>11,}"
+                     f"{r['records_loaded']:>11,}{r['records_quarantined']:>13,}{r['records_duplicate']:>12,}"
+                     f"  {'yes' if r['balanced'] else 'NO'}")
+    if summary["quarantine"]:
+        lines.append("  quarantined by reason:")
+        lines += [f"    {source:<18}{reason:<26}{n:>9,}" for source, reason, n in summary["quarantine"]]
+    else:
+        lines.append("  quarantine: empty")
+    lines += [f"  note: {n}" for n in summary.get("notes", [])]
+    return "\n".join(lines)
+
+
+def iter_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, line without its line end) for every non-blank line of a binary stream."""
+    for no, line in enumerate(fh, 1):
+        line = line.rstrip(b"\r\n")
+        if no == 1 and line.startswith(b"\xef\xbb\xbf"):  # a byte-order mark is not part of the record
+            line = line[3:]
+        if line.strip():
+            yield no, line
