@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +49,14 @@ class Settings:
     default_account: str | None = None
     freshness_days: int | None = None
     max_row_drop: float | None = None
+    max_future_hours: float = 24.0
+    schedule_cron: str = "0 2 * * *"
+    schedule_timezone: str = "UTC"
+    log_level: str = "INFO"
+
+    def with_home(self, home: Path, landing_dir: Path | None = None) -> Settings:
+        """These settings for another home (and landing zone, default ``home/landing``)."""
+        return replace(self, home=home, landing_dir=landing_dir or home / "landing")
 
     # Files under SKILLPATH_HOME -------------------------------------------------
     @property
@@ -136,7 +144,15 @@ def settings() -> Settings:
         default_account=_env("SKILLPATH_DEFAULT_ACCOUNT"),
         freshness_days=_number("SKILLPATH_FRESHNESS_DAYS", int, 0, None),
         max_row_drop=_number("SKILLPATH_MAX_ROW_DROP", float, 0, 1),
+        max_future_hours=_default(_number("SKILLPATH_MAX_FUTURE_HOURS", float, 0, None), 24.0),
+        schedule_cron=_env("SKILLPATH_SCHEDULE_CRON", "0 2 * * *"),
+        schedule_timezone=_env("SKILLPATH_SCHEDULE_TIMEZONE", "UTC"),
+        log_level=_env("SKILLPATH_LOG_LEVEL", "INFO"),
     )
+
+
+def _default(value, default):
+    return default if value is None else value
 
 
 def _non_negative(name: str, value):
@@ -168,6 +184,23 @@ def _date(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError as exc:
         raise ConfigError(f"SKILLPATH_AS_OF_DATE must be YYYY-MM-DD, got {value!r}") from exc
+
+
+def connect_duckdb(path: Path | str | None = None, *, read_only: bool = False,
+                   s: Settings | None = None):
+    """A DuckDB connection held to the threads and memory limit of ``s`` (:func:`limit_duckdb`).
+
+    ``path`` None: an in-memory database (publication attaches files to it).
+    """
+    import duckdb
+
+    con = duckdb.connect(str(path) if path is not None else ":memory:", read_only=read_only)
+    try:
+        limit_duckdb(con, s)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def limit_duckdb(con, s: Settings | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from skillpath.defs import gate, ingest, publish, schedules, transform
+from skillpath.defs.resources import resources
 
 defs = dg.Definitions(
     assets=[*ingest.assets, *transform.assets, *publish.assets],
@@ -12,5 +13,5 @@ defs = dg.Definitions(
     jobs=schedules.jobs,
     schedules=schedules.schedules,
     sensors=schedules.sensors,
-    resources={"dbt": transform.dbt_resource()},
+    resources=resources(),
 )

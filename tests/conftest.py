@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.contract import connect_raw
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from skillpath.config import REPO_ROOT, ConfigError, settings
+from skillpath.config import REPO_ROOT, ConfigError, connect_duckdb, settings
 from skillpath.publish import bi_bundle
 
 
@@ -163,7 +163,7 @@ def run_pipeline(full_refresh: bool = False) -> dict:
     t_loaded = time.time()
     run_config = {
         "ops": {"skillpath_dbt": {"config": {"full_refresh": full_refresh}}},
-        "loggers": {"console": {"config": {"log_level": os.environ.get("SKILLPATH_LOG_LEVEL", "INFO")}}},
+        "loggers": {"console": {"config": {"log_level": settings().log_level}}},
     }
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
@@ -336,14 +336,12 @@ def _ingest_report() -> None:
     s = settings()
     if not s.raw_db.exists():
         return
-    import duckdb
 
-    from skillpath.ingest.landing import format_summary
-    from skillpath.ingest.rawstore import quarantine_by_reason, reconciliation
+    from skillpath.ingest.runner import format_summary, summarize
 
-    con = duckdb.connect(str(s.raw_db), read_only=True)
+    con = connect_duckdb(s.raw_db, read_only=True)
     try:
-        summary = {"sources": reconciliation(con), "quarantine": quarantine_by_reason(con)}
+        summary = summarize(con)
     finally:
         con.close()
     _say("ingestion (all loads so far):")
@@ -354,9 +352,8 @@ def _marts_report() -> None:
     s = settings()
     if not s.warehouse_db.exists():
         return
-    import duckdb
 
-    con = duckdb.connect(str(s.warehouse_db), read_only=True)
+    con = connect_duckdb(s.warehouse_db, read_only=True)
     try:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "

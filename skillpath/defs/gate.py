@@ -12,7 +12,7 @@ WARN, which Dagster does not block on, and the warehouse is published.
 
 import dagster as dg
 
-from skillpath.config import settings
+from skillpath.defs.resources import SkillpathResource
 from skillpath.defs.transform import mart_keys
 
 CHECK_NAME = "gx_suite"
@@ -27,12 +27,12 @@ def _specs() -> list[dg.AssetCheckSpec]:
 
 
 @dg.multi_asset_check(specs=_specs(), can_subset=False, name="gx_gate")
-def gx_gate(context: dg.AssetCheckExecutionContext):
+def gx_gate(context: dg.AssetCheckExecutionContext, skillpath: SkillpathResource):
     """Run every suite once against the freshly built marts (build.duckdb, read-only)."""
     from skillpath.quality.gx_suites import run_suites
     from skillpath.quality.results_file import save_gate_results
 
-    s = settings()
+    s = skillpath.settings()
     previous = s.warehouse_db if s.warehouse_db.exists() else None
     suite_results = run_suites(s.build_db, previous, as_of=s.as_of_date, suites_dir=s.expectations_dir,
                                raw_db=s.raw_db, freshness_days=s.freshness_days, max_row_drop=s.max_row_drop)

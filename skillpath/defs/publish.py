@@ -5,7 +5,7 @@ import dataclasses
 
 import dagster as dg
 
-from skillpath.config import settings
+from skillpath.defs.resources import SkillpathResource
 from skillpath.defs.transform import mart_keys
 
 GROUP = "publish"
@@ -27,10 +27,10 @@ def _jsonable(obj) -> dict:
 # ingestion reconciliation check on raw/load_manifest
 @dg.asset(group_name=GROUP, deps=[*mart_keys(), dg.AssetKey(["raw", "load_manifest"])],
           description="warehouse.duckdb: marts only, written to a new file and renamed into place")
-def warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def warehouse(context: dg.AssetExecutionContext, skillpath: SkillpathResource) -> dg.MaterializeResult:
     from skillpath.publish.duckdb_publish import publish_duckdb
 
-    s = settings()
+    s = skillpath.settings()
     result = publish_duckdb(s.build_db, s.home, keep_versions=s.keep_versions, run_id=context.run_id)
     context.log.info(f"published {s.warehouse_db}")
     return dg.MaterializeResult(metadata=_jsonable(result))
@@ -38,8 +38,8 @@ def warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 @dg.asset(group_name=GROUP, deps=[warehouse],
           description="The marts in PostgreSQL (schema swapped in one transaction), per-account RLS")
-def postgres_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    s = settings()
+def postgres_warehouse(context: dg.AssetExecutionContext, skillpath: SkillpathResource) -> dg.MaterializeResult:
+    s = skillpath.settings()
     if not s.postgres_url:
         context.log.info("SKILLPATH_POSTGRES_URL not set: PostgreSQL publication skipped")
         return dg.MaterializeResult(metadata={"skipped": True})
@@ -50,21 +50,21 @@ def postgres_warehouse(context: dg.AssetExecutionContext) -> dg.MaterializeResul
 
 @dg.asset(group_name=GROUP, deps=[warehouse],
           description="Nightly CSV exports of the league tables and the course overview")
-def csv_exports(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def csv_exports(context: dg.AssetExecutionContext, skillpath: SkillpathResource) -> dg.MaterializeResult:
     from skillpath.publish.exports import export_nightly
 
-    s = settings()
+    s = skillpath.settings()
     paths = export_nightly(s.warehouse_db, s.exports_dir)
     return dg.MaterializeResult(metadata={"files": dg.MetadataValue.json([str(p) for p in paths])})
 
 
 @dg.asset(group_name=GROUP, deps=[warehouse],
           description="Self-contained HTML report (report.html next to the warehouse)")
-def html_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def html_report(context: dg.AssetExecutionContext, skillpath: SkillpathResource) -> dg.MaterializeResult:
     from skillpath.quality.results_file import load_gate_results
     from skillpath.report import build_report
 
-    s = settings()
+    s = skillpath.settings()
     out = s.home / "report.html"
     build_report(s.warehouse_db, out, gate_summary=load_gate_results())
     return dg.MaterializeResult(metadata={"path": str(out)})

@@ -2,7 +2,6 @@
 
 
 import hashlib
-import os
 
 import dagster as dg
 
@@ -19,8 +18,8 @@ nightly_job = dg.define_asset_job(
 nightly_schedule = dg.ScheduleDefinition(
     name="nightly_schedule",
     job=nightly_job,
-    cron_schedule=os.environ.get("SKILLPATH_SCHEDULE_CRON", "0 2 * * *"),
-    execution_timezone=os.environ.get("SKILLPATH_SCHEDULE_TIMEZONE", "UTC"),
+    cron_schedule=settings().schedule_cron,
+    execution_timezone=settings().schedule_timezone,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 

@@ -21,12 +21,18 @@ import base64
 import binascii
 import copy
 import datetime as dt
-import hashlib
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
+
+from skillpath.ingest.records import (  # noqa: F401 - canonical_sha256 re-exported for the loader
+    Rejected,
+    canonical_sha256,
+    dumps,
+    iso_to_utc,
+)
 
 OB2_CONTEXTS = ("https://w3id.org/openbadges/v2", "https://openbadgespec.org/v2/context.json")
 VC_CONTEXTS = ("https://www.w3.org/2018/credentials/v1", "https://www.w3.org/ns/credentials/v2")
@@ -46,15 +52,6 @@ JWT_RE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 HASHED_RE = re.compile(r"^(sha256|md5)\$([0-9a-f]+)$", re.IGNORECASE)
 HASH_HEX_LEN = {"sha256": 64, "md5": 32}
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
-
-
-class Rejected(Exception):
-    """A record that cannot be loaded: ``reason`` (quarantine reason) and ``detail``."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -126,7 +123,7 @@ class Document:
 
     @property
     def payload_json(self) -> str:
-        return _dumps(self.payload).decode()
+        return dumps(self.payload).decode()
 
     @property
     def payload_sha256(self) -> str:
@@ -134,17 +131,6 @@ class Document:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _dumps(obj: Any, option: int | None = None) -> bytes:
-    try:
-        return orjson.dumps(obj, option=option)
-    except orjson.JSONEncodeError as exc:
-        raise Rejected("too_deeply_nested", f"JSON nested too deeply to process ({exc})") from None
-
-
-def canonical_sha256(obj: Any) -> str:
-    return hashlib.sha256(_dumps(obj, orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def as_list(value: Any) -> list:
@@ -203,12 +189,7 @@ def parse_datetime(value: Any) -> dt.datetime:
     s = value.strip()
     if s.isdigit():
         return dt.datetime.fromtimestamp(int(s), dt.UTC).replace(tzinfo=None)
-    if s[-1:] in "zZ":
-        s = s[:-1] + "+00:00"
-    parsed = dt.datetime.fromisoformat(s)
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-    return parsed
+    return iso_to_utc(s)
 
 
 def to_bool(value: Any) -> bool | None:

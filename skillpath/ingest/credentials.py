@@ -54,6 +54,7 @@ from skillpath.ingest.rawstore import (
     file_sha256,
     utcnow,
 )
+from skillpath.ingest.records import canonical_json
 from skillpath.ingest.xapi import BOM, split_json_array
 
 SOURCE = "credentials"
@@ -297,7 +298,7 @@ def _apply_status(out: _Rows, rec: _Record, doc: fmt.Document, awards: list[fmt.
     for award in awards:
         cred = by_id.get(award.award_id)
         for entry in status.status_entries(cred) if isinstance(cred, dict) else []:
-            entry_json = fmt._dumps(entry, orjson.OPT_SORT_KEYS).decode()
+            entry_json = canonical_json(entry).decode()
             res = status.check(award.award_id, entry, state.status_lists)
             _record_check(out, rec.record_no, state, award.award_id, entry_json, res)
             if res.result == "revoked" and not award.revoked:

@@ -1,11 +1,9 @@
-"""The landing zone: walking its files exactly once, and one full ingestion run.
+"""The landing zone: walking its files, and loading each file exactly once.
 
 Every landing file is handled by :func:`load_file_once`: its content sha256 is
 compared with the manifest first, so a file loaded before (under any name) costs
 one hash and nothing else; otherwise it is read inside one :class:`RawLoad`
-transaction. :func:`ingest_landing` runs every source (LMS, credentials, xAPI
-files, credential events, then the LRS; none needs another loaded first) and
-fails loudly when any source does not reconcile.
+transaction. The run over every source is ``skillpath.ingest.runner``.
 """
 
 from __future__ import annotations
@@ -18,13 +16,11 @@ from typing import IO
 
 import duckdb
 
+from skillpath.ingest.contract import LANDING_FOLDERS
 from skillpath.ingest.rawstore import (
     RawLoad,
-    ReconciliationError,
     already_loaded,
     file_sha256,
-    quarantine_by_reason,
-    reconciliation,
     record_duplicate_content,
 )
 
@@ -36,16 +32,6 @@ READ_ERRORS = (OSError, EOFError, zlib.error)
 
 #: raw bytes of an unreadable file are kept in quarantine up to this size
 MAX_QUARANTINED_FILE_BYTES = 64 << 20
-
-#: raw tables holding the loaded records of each source (for the cross-check)
-SOURCE_TABLES = {
-    "xapi_file": ("xapi_statements",),
-    "xapi_lrs": ("xapi_statements",),
-    "lms": ("lms_accounts", "lms_users", "lms_groups", "lms_group_members", "lms_courses",
-            "lms_chapters", "lms_exercises", "lms_enrollments"),
-    "credential_events": ("credential_events",),
-}
-
 
 def iter_landing_files(landing_dir: Path, subdir: str) -> list[Path]:
     """Regular files under ``landing_dir/subdir`` (recursively), sorted by path.
@@ -62,10 +48,6 @@ def iter_landing_files(landing_dir: Path, subdir: str) -> list[Path]:
             continue
         out.append(p)
     return sorted(out)
-
-
-#: the landing zone's folders, in the order a run reads them
-LANDING_FOLDERS = ("lms", "credentials", "xapi", "credential_events")
 
 
 def landing_notes(landing_dir: Path) -> list[str]:
@@ -196,104 +178,6 @@ def load_files(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Path, s
         if progress:
             progress(f"{subdir} files", done, len(paths))
     return results
-
-
-def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Rows actually present in the raw tables, per source (for sources listed in SOURCE_TABLES)."""
-    out = {}
-    for source, tables in SOURCE_TABLES.items():
-        out[source] = sum(
-            con.execute(f"select count(*) from raw.{t} where source = ?", [source]).fetchall()[0][0]
-            for t in tables
-        )
-    return out
-
-
-def ingest_landing(settings, progress: Progress = None, include_lrs: bool = True) -> dict:
-    """One ingestion run: LMS, credentials, xAPI files, credential events, then the LRS.
-
-    Returns ``{"files": {source: [per-file dicts]}, "sources": reconciliation rows,
-    "quarantine": [(source, reason, count)], "notes": [...]}``; the figures in
-    ``sources`` and ``quarantine`` are cumulative over the raw layer's history.
-    Raises :class:`ReconciliationError` when a source does not balance.
-    """
-    from skillpath.ingest.events import ingest_credential_events
-    from skillpath.ingest.lms import ingest_lms
-    from skillpath.ingest.raw_schema import connect_raw
-    from skillpath.ingest.xapi import ingest_xapi_files
-
-    landing = Path(settings.landing_dir)
-    notes: list[str] = landing_notes(landing)
-    files: dict[str, list[dict]] = {}
-    con = connect_raw(settings.raw_db, settings=settings)  # which may differ from the environment's
-    try:
-        files["lms"] = ingest_lms(con, landing, progress)
-        try:
-            from skillpath.ingest.credentials import ingest_credentials
-        except ImportError as exc:
-            notes.append(f"credentials skipped: skillpath.ingest.credentials not available ({exc})")
-        else:
-            files["credentials"] = ingest_credentials(con, landing, progress)
-        files["xapi_file"] = ingest_xapi_files(con, landing, progress)
-        files["credential_events"] = ingest_credential_events(con, landing, progress)
-        if include_lrs and settings.lrs_url:
-            from skillpath.ingest.lrs import extract_lrs
-
-            files["xapi_lrs"] = extract_lrs(con, settings)
-        notes += [f"{source}: {r['source_ref']} quarantined as ingest_error: {r['error']}"
-                  for source, results in files.items() for r in results if r.get("error")]
-        summary = {
-            "files": files,
-            "sources": reconciliation(con),
-            "quarantine": quarantine_by_reason(con),
-            "table_rows": table_counts(con),
-            "notes": notes,
-        }
-    finally:
-        con.close()
-    problems = reconciliation_problems(summary["sources"], summary["table_rows"])
-    if problems:
-        raise ReconciliationError("raw layer does not reconcile:\n  " + "\n  ".join(problems))
-    return summary
-
-
-def reconciliation_problems(sources: list[dict], table_rows: dict[str, int]) -> list[str]:
-    """Why the raw layer does not reconcile (empty when it does).
-
-    ``sources`` are :func:`rawstore.reconciliation` rows (read = loaded + quarantined +
-    duplicates, quarantine rows present), ``table_rows`` what :func:`table_counts` finds
-    in the raw tables: a record the manifest counts as loaded must be there.
-    """
-    problems = [f"{s['source']}: read {s['records_read']} != loaded {s['records_loaded']} + quarantined "
-                f"{s['records_quarantined']} (quarantine rows {s['quarantine_rows']}) + duplicates "
-                f"{s['records_duplicate']}" for s in sources if not s["balanced"]]
-    for s in sources:
-        rows = table_rows.get(s["source"])
-        if rows is not None and rows != s["records_loaded"]:
-            problems.append(f"{s['source']}: manifest says {s['records_loaded']} loaded but the raw "
-                            f"tables hold {rows} rows")
-    return problems
-
-
-def format_summary(summary: dict) -> str:
-    """A plain-text table of the reconciliation (``summary["sources"]``) and the quarantine by reason.
-
-    ``skillpath run`` prints it after every run; ``files`` counts loads and files noted
-    as duplicate content.
-    """
-    lines = [f"  {'source':<18}{'files':>7}{'read':>11}{'loaded':>11}{'quarantined':>13}{'duplicates':>12}"
-             "  balanced"]
-    for r in summary["sources"]:
-        lines.append(f"  {r['source']:<18}{r['loads'] + r['duplicate_files']:>7}{r['records_read']:>11,}"
-                     f"{r['records_loaded']:>11,}{r['records_quarantined']:>13,}{r['records_duplicate']:>12,}"
-                     f"  {'yes' if r['balanced'] else 'NO'}")
-    if summary["quarantine"]:
-        lines.append("  quarantined by reason:")
-        lines += [f"    {source:<18}{reason:<26}{n:>9,}" for source, reason, n in summary["quarantine"]]
-    else:
-        lines.append("  quarantine: empty")
-    lines += [f"  note: {n}" for n in summary.get("notes", [])]
-    return "\n".join(lines)
 
 
 def iter_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes]]:

@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from skillpath.ingest._csv import csv_records, key_conflicts, parse_csv_row
+from skillpath.ingest.contract import LMS_FILES
 from skillpath.ingest.landing import (
     Progress,
     load_files,
@@ -30,19 +31,6 @@ from skillpath.ingest.rawstore import RawLoad
 
 SOURCE = "lms"
 
-#: file name -> (raw table, contract columns in table order, key columns)
-LMS_FILES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
-    "accounts.csv": ("lms_accounts", ("account_id", "account_name"), ("account_id",)),
-    "users.csv": ("lms_users", ("user_id", "account_id", "email", "display_name", "role"), ("user_id",)),
-    "groups.csv": ("lms_groups", ("group_id", "account_id", "group_name"), ("group_id",)),
-    "group_members.csv": ("lms_group_members", ("group_id", "user_id"), ("group_id", "user_id")),
-    "courses.csv": ("lms_courses", ("course_id", "account_id", "course_title", "activity_id"), ("course_id",)),
-    "chapters.csv": ("lms_chapters", ("chapter_id", "course_id", "chapter_title", "position", "activity_id"),
-                     ("chapter_id",)),
-    "exercises.csv": ("lms_exercises", ("exercise_id", "chapter_id", "exercise_title", "position", "activity_id",
-                                        "max_points"), ("exercise_id",)),
-    "enrollments.csv": ("lms_enrollments", ("user_id", "course_id", "enrolled_at"), ("user_id", "course_id")),
-}
 
 
 def _load_csv(con: duckdb.DuckDBPyConnection, load: RawLoad, path: Path, table: str,

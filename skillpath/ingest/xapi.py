@@ -20,7 +20,6 @@ import datetime as dt
 import functools
 import gc
 import hashlib
-import os
 import re
 import uuid
 from collections.abc import Iterable, Iterator
@@ -43,6 +42,14 @@ from skillpath.ingest.landing import (
     quarantine_whole_file,
 )
 from skillpath.ingest.rawstore import RawLoad
+from skillpath.ingest.records import (  # noqa: F401 - re-exported for the LRS client and the tests
+    Rejected,
+    canonical_json,
+    canonical_sha256,
+    dumps,
+    iso_to_utc,
+    parse_json_record,
+)
 
 SOURCE = "xapi_file"
 ATTEMPT_EXT = "http://id.tincanapi.com/extension/attempt-id"
@@ -129,15 +136,6 @@ _SCHEMA = pa.schema([
 ])
 
 
-class Rejected(Exception):
-    """A record that goes to quarantine; ``reason`` is the quarantine reason."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
 # --- small parsers shared with the other ingesters ---------------------------------------------
 
 def parse_timestamp(value) -> dt.datetime:
@@ -149,21 +147,14 @@ def parse_timestamp(value) -> dt.datetime:
     """
     if not isinstance(value, str) or len(value) < 16:
         raise ValueError(f"not an ISO 8601 date-time: {value!r}")
-    if value[-1] == "z":
-        value = value[:-1] + "Z"
-    ts = dt.datetime.fromisoformat(value)
-    if ts.tzinfo is not None:
-        try:
-            ts = ts.astimezone(_UTC).replace(tzinfo=None)
-        except OverflowError:
-            ts = dt.datetime.max if ts.year == dt.MAXYEAR else dt.datetime.min
-    return ts
+    return iso_to_utc(value)
 
 
 def max_future() -> dt.timedelta:
     """How far after the load a timestamp may lie (``SKILLPATH_MAX_FUTURE_HOURS``, default 24)."""
-    hours = os.environ.get("SKILLPATH_MAX_FUTURE_HOURS")
-    return dt.timedelta(hours=float(hours) if hours else MAX_FUTURE_HOURS)
+    from skillpath.config import settings
+
+    return dt.timedelta(hours=settings().max_future_hours)
 
 
 def latest_plausible() -> dt.datetime:
@@ -283,46 +274,12 @@ def _duration_seconds(value: str) -> float | None:
     return parse_duration(value)
 
 
-def dumps(obj, option: int | None = None) -> bytes:
-    """``orjson.dumps``; Rejected ``too_deeply_nested`` for JSON nested deeper than orjson writes (255)."""
-    try:
-        return orjson.dumps(obj, option=option)
-    except orjson.JSONEncodeError as exc:
-        raise Rejected("too_deeply_nested", f"JSON nested too deeply to process ({exc})") from None
-
-
-def canonical_json(obj: dict, exclude: tuple[str, ...] = ()) -> bytes:
-    """The canonical JSON (sorted keys, compact) of ``obj`` without ``exclude`` keys."""
-    if exclude and any(k in obj for k in exclude):
-        obj = {k: v for k, v in obj.items() if k not in exclude}
-    return dumps(obj, orjson.OPT_SORT_KEYS)
-
-
-def canonical_sha256(obj: dict, exclude: tuple[str, ...] = ()) -> str:
-    """sha256 of :func:`canonical_json` of ``obj`` without ``exclude`` keys."""
-    return hashlib.sha256(canonical_json(obj, exclude)).hexdigest()
-
-
 def assigned_statement_id(canonical: bytes) -> str:
     """The id given to a statement delivered without one: the version 5 (name-based, SHA-1)
     UUID of its canonical JSON without ``stored``/``authority``/``version`` in
     :data:`ASSIGNED_ID_NAMESPACE` (what :func:`uuid.uuid5` computes, over bytes)."""
     digest = hashlib.sha1(ASSIGNED_ID_NAMESPACE.bytes + canonical).digest()
     return str(uuid.UUID(bytes=digest[:16], version=5))
-
-
-def parse_json_record(raw: bytes):
-    """orjson-parse one record; Rejected with invalid_utf8, too_deeply_nested or malformed_json."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as uexc:
-            raise Rejected("invalid_utf8", f"not valid UTF-8: {uexc}") from None
-        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
-            raise Rejected("too_deeply_nested", f"JSON nested too deeply to process ({exc})") from None
-        raise Rejected("malformed_json", f"malformed JSON: {exc}") from None
 
 
 # --- one statement -----------------------------------------------------------------------------

@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
         warehouse = settings().warehouse_db
     else:
         warehouse = args.warehouse
-    postgres_url = os.environ.get("SKILLPATH_POSTGRES_URL") if args.postgres_url is None else args.postgres_url
+    postgres_url = settings().postgres_url if args.postgres_url is None else args.postgres_url
     try:
         files = build_bundle(warehouse, postgres_url or None, args.postgres_login)
         out = write_bundle(files, args.out)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import duckdb
 
-from skillpath.config import limit_duckdb
+from skillpath.config import connect_duckdb, limit_duckdb
 
 PUBLISHED_SCHEMA = "marts"
 WAREHOUSE_NAME = "warehouse.duckdb"
@@ -180,7 +180,7 @@ def _source_versions(lake_db: Path) -> list[tuple]:
     """Per raw source: successful loads, rows loaded, newest load (from the lake's manifest)."""
     if not lake_db.exists():
         return []
-    con = duckdb.connect()
+    con = connect_duckdb()
     try:
         con.execute(f"attach {_lit(str(lake_db))} as lake (read_only)")
         has_manifest = con.execute(
@@ -201,7 +201,7 @@ def _write_version(tmp: Path, build_db: Path, lake_db: Path, *, version_id: str,
                    published_at: dt.datetime, storage_version: str) -> dict[str, int]:
     """Write the complete new warehouse file at ``tmp``; return row counts per mart."""
     sources = _source_versions(lake_db)
-    con = duckdb.connect()
+    con = connect_duckdb()
     try:
         limit_duckdb(con)  # the copy reads every mart: 3.6 GB unlimited at 10 million statements
         con.execute("set preserve_insertion_order = true")
@@ -396,7 +396,7 @@ def rollback(home: Path, to: str | None = None) -> Version:
 
 def read_meta(warehouse_db: Path) -> dict:
     """The ``meta`` of a published file (publication row and row counts), opened read-only."""
-    con = duckdb.connect()
+    con = connect_duckdb()
     try:
         con.execute(f"attach {_lit(str(warehouse_db))} as w (read_only)")
         cols = [d[0] for d in con.execute("select * from w.meta.publication").description]

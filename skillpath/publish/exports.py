@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from skillpath.config import connect_duckdb
 from skillpath.publish.duckdb_publish import PUBLISHED_SCHEMA
 
 NIGHTLY_MARTS = ("mart_learner_course_progress", "mart_group_league", "mart_course_overview")
@@ -41,7 +42,7 @@ def _open(warehouse_db: Path) -> duckdb.DuckDBPyConnection:
     """
     if not Path(warehouse_db).exists():
         raise ExportError(f"no published warehouse at {warehouse_db}: publish first")
-    con = duckdb.connect()
+    con = connect_duckdb()
     con.execute(f"attach {_lit(str(warehouse_db))} as w (read_only)")
     return con
 

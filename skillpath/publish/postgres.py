@@ -40,6 +40,7 @@ import duckdb
 import psycopg
 from psycopg import sql
 
+from skillpath.config import connect_duckdb
 from skillpath.publish.duckdb_publish import (
     PUBLISHED_SCHEMA,
     PIIColumnError,
@@ -273,7 +274,7 @@ def publish_postgres(build_db: Path, postgres_url: str, *, schema: str = "skillp
     new = f"{schema}_new_{uuid.uuid4().hex[:8]}"
     shared = set(account_shared_tables)
 
-    dcon = duckdb.connect()
+    dcon = connect_duckdb()
     try:
         dcon.execute("set TimeZone = 'UTC'")
         build = attach_build(dcon, build_db, lake_db)

@@ -65,7 +65,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from skillpath.config import REPO_ROOT, limit_duckdb
+from skillpath.config import REPO_ROOT, connect_duckdb, limit_duckdb
 
 DEFAULT_SUITES_DIR = REPO_ROOT / "expectations"
 DEFAULT_SCHEMA = "marts"
@@ -374,7 +374,7 @@ def run_suites(
     raw = raw_facts(Path(raw_db), specs) if raw_db is not None else None
     context = _gx_context()
     results: list[SuiteResult] = []
-    con = duckdb.connect(str(build_db), read_only=True)
+    con = connect_duckdb(build_db, read_only=True)
     try:
         limit_duckdb(con)
         for spec in specs:
@@ -410,7 +410,7 @@ def raw_facts(raw_db: Path, specs: list[SuiteSpec]) -> RawFacts:
     newest: dict[str, datetime | None] = dict.fromkeys(tables)
     if not raw_db.exists():
         return RawFacts(rows, newest)
-    con = duckdb.connect(str(raw_db), read_only=True)
+    con = connect_duckdb(raw_db, read_only=True)
     try:
         limit_duckdb(con)
         for t in tables:
@@ -475,7 +475,7 @@ def _previous_row_counts(previous: Path, specs: list[SuiteSpec]) -> dict[str, in
     that file; a table the previous publication did not have has no baseline.
     """
     counts: dict[str, int] = {}
-    con = duckdb.connect(str(previous), read_only=True)
+    con = connect_duckdb(previous, read_only=True)
     try:
         for spec in specs:
             rows = con.execute(

@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import plotly.graph_objects as go
 
+from skillpath.config import connect_duckdb
 from skillpath.report._html import SUPPRESSED, Col, esc, figure, fmt, page, table
 
 __all__ = ["ReportError", "build_report"]
@@ -42,7 +42,7 @@ class _Warehouse:
     """Read-only access to the published marts, with a note for what is missing."""
 
     def __init__(self, path: Path):
-        self.con = duckdb.connect(str(path), read_only=True)
+        self.con = connect_duckdb(path, read_only=True)
         cols = self.con.execute(
             "select table_schema, table_name, column_name from information_schema.columns "
             "where table_schema in ('marts', 'meta')"

@@ -5,37 +5,40 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-from skillpath.config import REPO_ROOT, settings
+from skillpath.config import REPO_ROOT, Settings, settings
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
 
-def dbt_run_env() -> dict[str, str]:
-    """Variables every dbt build needs; raises ConfigError when the pseudonym key is missing."""
-    env = settings().dbt_env()
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    return env
-
-
 @contextmanager
-def _parse_env():
-    """Parsing renders models but builds nothing: a placeholder key is fine while it runs."""
-    s = settings()
+def dbt_env(s: Settings | None = None, *, parse_only: bool = False) -> Iterator[None]:
+    """The environment a dbt subprocess reads (profiles.yml, macros), set for the block and restored after.
+
+    dagster-dbt starts dbt with this process's environment and takes no other, so the
+    variables of ``s`` (absolute home, resolved pseudonym key, DuckDB limits, default
+    account) are set only while the block runs. Parsing renders models but builds
+    nothing: with ``parse_only`` a placeholder key is fine. Raises ConfigError when a
+    build has no pseudonym key.
+    """
+    s = s or settings()
+    if parse_only:
+        env = {"SKILLPATH_HOME": str(s.home),
+               "SKILLPATH_PSEUDONYM_KEY": s.pseudonym_key or "parse-only-placeholder"}
+    else:
+        env = s.dbt_env()
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    # dagster-dbt's preparer runs "dbt" from PATH: the one beside this interpreter
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     saved = dict(os.environ)
-    os.environ.update(
-        SKILLPATH_HOME=str(s.home),
-        SKILLPATH_PSEUDONYM_KEY=s.pseudonym_key or "parse-only-placeholder",
-        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
-        # dagster-dbt's preparer runs "dbt" from PATH: the one beside this interpreter
-        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-    )
+    os.environ.update(env)
     try:
         yield
     finally:
@@ -64,7 +67,7 @@ def ensure_manifest(force: bool = False) -> Path:
     stamp = dbt_project.manifest_path.with_name("manifest.fingerprint")
     fingerprint = project_fingerprint()
     fresh = dbt_project.manifest_path.exists() and stamp.exists() and stamp.read_text() == fingerprint
-    with _parse_env():
+    with dbt_env(parse_only=True):
         if force or not fresh:
             dbt_project.preparer.prepare(dbt_project)
             stamp.write_text(fingerprint)

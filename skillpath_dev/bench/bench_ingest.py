@@ -60,10 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     import pyarrow
 
     from skillpath.config import settings
+    from skillpath.ingest.contract import connect_raw
     from skillpath.ingest.events import ingest_credential_events
-    from skillpath.ingest.landing import format_summary, ingest_landing
     from skillpath.ingest.lms import ingest_lms
-    from skillpath.ingest.raw_schema import connect_raw
+    from skillpath.ingest.runner import format_summary, ingest_landing
     from skillpath.ingest.xapi import ingest_xapi_files
 
     tmp = None

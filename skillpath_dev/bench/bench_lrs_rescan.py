@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     import requests
 
     from skillpath.config import settings
+    from skillpath.ingest.contract import connect_raw
     from skillpath.ingest.lrs import LrsClient, extract_lrs
-    from skillpath.ingest.raw_schema import connect_raw
     from skillpath.ingest.rawstore import reconciliation
 
     ralph = args.ralph_venv / "bin"

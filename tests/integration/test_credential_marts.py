@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pytest
 
-from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.contract import connect_raw
 from tests.helpers import TEST_KEY, query, run_dbt
 
 AS_OF = dt.date(2024, 12, 31)
@@ -852,7 +852,7 @@ def test_learner_ids_match_the_lms_pseudonyms(world):
 def test_generated_demo_data(tmp_path, monkeypatch):
     """The generator's landing zone, ingested, builds the credential marts; the invariants hold."""
     from skillpath.config import settings
-    from skillpath.ingest.landing import ingest_landing
+    from skillpath.ingest.runner import ingest_landing
     from skillpath_dev.generate import generate_landing
 
     home = tmp_path / "home"

@@ -13,8 +13,8 @@ import socket
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.credentials import ingest_credentials
-from skillpath.ingest.raw_schema import connect_raw
 from tests.helpers import TEST_KEY, query, run_dbt
 from tests.integration.test_credential_marts import OTHERS_TESTS, SELECT
 from tests.unit.test_credential_status import bitstring_list, entry

@@ -1,7 +1,7 @@
 """Learner-progress marts on a small, hand-made raw layer.
 
 Rows go straight into ``raw.*`` of a throw-away ``lake.duckdb`` (the raw-layer
-contract, ``skillpath/ingest/raw_schema.py``), one load per call, so the test
+contract, ``skillpath/ingest/contract.py``), one load per call, so the test
 controls load times, duplicates, late arrivals and voiding exactly. The expected
 marts come from :class:`Expected`, a plain-Python computation of the metric
 definitions in ``docs/metrics.md`` (no SQL), and must match exactly (floats to
@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.contract import connect_raw
 from tests.helpers import ROOT, TEST_KEY, run_dbt
 
 NS = uuid.UUID("6f1c1d5e-8d0b-4b7e-9a53-3f5e8a0c2b11")
@@ -762,7 +762,7 @@ def test_generated_demo_data_invariants_and_pandas_recomputation(home: Path):
     import pandas as pd
 
     from skillpath.config import settings
-    from skillpath.ingest.landing import ingest_landing
+    from skillpath.ingest.runner import ingest_landing
     from skillpath_dev.generate import generate_landing
 
     summary = generate_landing(home / "landing", statements=20_000, seed=7)

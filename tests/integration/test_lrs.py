@@ -24,8 +24,8 @@ import pytest
 import requests
 
 from skillpath.config import settings
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.lrs import LrsAuthError, LrsClient, LrsError, extract_lrs, read_cursor
-from skillpath.ingest.raw_schema import connect_raw
 from skillpath.ingest.rawstore import RawLoad, reconciliation
 from skillpath.ingest.xapi import load_xapi_records
 from tests.support.ralph import (  # noqa: F401 (fixtures)

@@ -17,8 +17,8 @@ import datetime as dt
 import pytest
 
 from skillpath.config import settings
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.lrs import LrsError, extract_lrs, read_cursor, read_cursor_state
-from skillpath.ingest.raw_schema import connect_raw
 from skillpath.ingest.rawstore import reconciliation
 from tests.integration.test_lrs import (
     OVERLAP,

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 
 from skillpath.config import settings
-from skillpath.ingest.landing import ingest_landing
+from skillpath.ingest.runner import ingest_landing
 from tests.helpers import REFERENCE_DATA, ROOT, TEST_KEY, run_dbt
 
 OPENEDX = REFERENCE_DATA / "xapi" / "openedx"

@@ -30,7 +30,7 @@ from collections import defaultdict
 import duckdb
 import pytest
 
-from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.contract import connect_raw
 from tests.helpers import TEST_KEY, query, run_dbt
 
 T0, T1, T2, T3, T4 = (dt.datetime(2025, 1, d, 6) for d in (1, 5, 9, 13, 17))

@@ -22,7 +22,7 @@ import duckdb
 import pytest
 
 from skillpath.config import settings
-from skillpath.ingest.landing import ingest_landing
+from skillpath.ingest.runner import ingest_landing
 from tests.helpers import REFERENCE_DATA, ROOT, TEST_KEY, run_dbt
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from skillpath.ingest import _credential_status as status
 from skillpath.ingest import _credential_verify as verify
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.credentials import ingest_credentials
-from skillpath.ingest.raw_schema import connect_raw
 from tests.helpers import REFERENCE_DATA
 from tests.unit.test_credential_verify import did_key_of, sign_data_integrity
 from tests.unit.test_ingest_credentials import balanced, ob3, write

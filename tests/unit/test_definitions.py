@@ -73,7 +73,7 @@ def test_the_dbt_resource_starts_without_a_dbt_subprocess_or_an_in_process_adapt
         raise AssertionError(f"dagster-dbt ran {args}")
 
     monkeypatch.setattr(dbt_core_resource, "check_output", no_subprocess)
-    from skillpath.defs.transform import SkillpathDbtCliResource, dbt_resource
+    from skillpath.defs.resources import SkillpathDbtCliResource, dbt_resource
 
     dbt = dbt_resource()
     assert isinstance(dbt, SkillpathDbtCliResource)
@@ -167,8 +167,9 @@ def test_event_log_uses_one_engine_per_process_and_other_processes_read_it(tmp_p
 
 def test_ingest_steps_open_the_lake_with_the_configured_threads_and_memory_limit(home, monkeypatch):
     """DuckDB's default is 80 % of the machine's memory: ingestion must be held to the setting."""
-    from skillpath.defs.ingest import lake
+    from skillpath.defs.resources import SkillpathResource
 
+    lake = SkillpathResource().lake
     monkeypatch.setenv("SKILLPATH_THREADS", "1")
     monkeypatch.setenv("SKILLPATH_MEMORY_LIMIT", "1GiB")
     with lake() as con:
@@ -178,3 +179,26 @@ def test_ingest_steps_open_the_lake_with_the_configured_threads_and_memory_limit
     monkeypatch.setenv("SKILLPATH_MEMORY_LIMIT", "512MiB")
     with lake() as con:
         assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "512.0 MiB"
+
+
+def test_the_skillpath_resource_points_every_raw_asset_at_its_home(tmp_path, monkeypatch):
+    """SkillpathResource(home=...) overrides SKILLPATH_HOME for the assets that take it."""
+    import dagster as dg
+
+    from skillpath.defs import ingest
+    from skillpath.defs.resources import SkillpathResource
+    from skillpath.ingest.contract import connect_raw
+
+    env_home, other = tmp_path / "env-home", tmp_path / "other"
+    monkeypatch.setenv("SKILLPATH_HOME", str(env_home))
+    monkeypatch.delenv("SKILLPATH_LANDING_DIR", raising=False)
+    (other / "landing" / "lms").mkdir(parents=True)
+    (other / "landing" / "lms" / "accounts.csv").write_text("account_id,account_name\na1,Acme\n")
+    result = dg.materialize([ingest.raw_lms], resources={"skillpath": SkillpathResource(home=str(other))})
+    assert result.success
+    assert not env_home.exists()
+    con = connect_raw(other / "lake.duckdb", read_only=True)
+    try:
+        assert con.execute("select account_id, account_name from raw.lms_accounts").fetchall() == [("a1", "Acme")]
+    finally:
+        con.close()

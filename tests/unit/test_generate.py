@@ -519,7 +519,7 @@ def test_increment_adds_exactly_the_requested_statements_with_the_late_share(tmp
 def test_ingestion_of_the_generated_landing_reconciles_with_the_summary(tmp_path: Path, monkeypatch):
     """The defects the summary declares are exactly what the real ingestion quarantines or skips."""
     from skillpath.config import settings
-    from skillpath.ingest.landing import ingest_landing
+    from skillpath.ingest.runner import ingest_landing
 
     home = tmp_path / "home"
     s = generate_landing(home / "landing", statements=3000, seed=21)

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from jwcrypto import jwk
 
 from skillpath.ingest import _credential_verify as verify
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.credentials import ingest_credentials
-from skillpath.ingest.raw_schema import connect_raw
 from tests.helpers import REFERENCE_DATA
 from tests.unit.test_credential_verify import did_key_of, jwt_of, sign_data_integrity, vc_jwt_payload
 from tests.unit.test_credential_verify import ob3 as signed_ob3

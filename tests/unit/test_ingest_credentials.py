@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.credentials import ingest_credentials
-from skillpath.ingest.raw_schema import connect_raw
 from skillpath.ingest.rawstore import reconciliation
 
 OB2 = "https://w3id.org/openbadges/v2"

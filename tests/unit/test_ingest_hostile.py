@@ -14,13 +14,13 @@ from skillpath.config import settings
 from skillpath.ingest import xapi
 from skillpath.ingest._credential_formats import parse_datetime
 from skillpath.ingest._csv import csv_records, parse_csv_row
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.credentials import ingest_credentials
 from skillpath.ingest.events import ingest_credential_events
-from skillpath.ingest.landing import format_summary, ingest_landing
 from skillpath.ingest.lms import ingest_lms
 from skillpath.ingest.lrs import parse_stored
-from skillpath.ingest.raw_schema import connect_raw
 from skillpath.ingest.rawstore import reconciliation
+from skillpath.ingest.runner import format_summary, ingest_landing
 from skillpath.ingest.xapi import ingest_xapi_files, parse_timestamp, split_json_array
 
 USERS_HEADER = "user_id,account_id,email,display_name,role\n"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.events import ingest_credential_events
 from skillpath.ingest.lms import ingest_lms
-from skillpath.ingest.raw_schema import connect_raw
 
 ALL_LMS = {
     "accounts.csv": "account_id,account_name\nacc1,Acme\nacc2,Globex\n",

@@ -32,8 +32,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from skillpath.config import settings
-from skillpath.ingest.landing import ingest_landing
-from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.contract import connect_raw
+from skillpath.ingest.runner import ingest_landing
 
 USERS = ("u1", "u2", "u3")
 USER_COLUMNS = ("user_id", "account_id", "email", "display_name", "role")

@@ -15,9 +15,9 @@ import pytest
 
 from skillpath.config import settings
 from skillpath.ingest import xapi
-from skillpath.ingest.landing import format_summary, ingest_landing
-from skillpath.ingest.raw_schema import connect_raw
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.rawstore import RawLoad, ReconciliationError
+from skillpath.ingest.runner import format_summary, ingest_landing
 from skillpath.ingest.xapi import ingest_xapi_files, load_xapi_records, parse_duration, split_json_array
 
 USERS_CSV = (

@@ -8,8 +8,8 @@ import duckdb
 import pytest
 
 from skillpath.config import ConfigError, settings
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.lrs import CursorState, full_scan_reason, read_cursor_state, read_window
-from skillpath.ingest.raw_schema import connect_raw
 
 NOW = dt.datetime(2026, 12, 10, 2, 0, 0)
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.credentials import ingest_credentials
-from skillpath.ingest.raw_schema import connect_raw
 from skillpath.ingest.rawstore import reconciliation
 from tests.helpers import REFERENCE_DATA
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from skillpath.ingest.contract import connect_raw
 from skillpath.ingest.lms import ingest_lms
-from skillpath.ingest.raw_schema import connect_raw
 from skillpath.ingest.xapi import ingest_xapi_files
 from tests.helpers import REFERENCE_DATA
 

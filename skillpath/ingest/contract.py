@@ -1,8 +1,11 @@
-"""The raw layer: DDL of every table in ``$SKILLPATH_HOME/lake.duckdb`` (schema ``raw``).
+"""The raw layer's contract: its sources, their landing folders and tables, and the DDL of
+every table in ``$SKILLPATH_HOME/lake.duckdb`` (schema ``raw``).
 
-This module is the contract between ingestion (which appends here) and the dbt
-sources (``dbt_project/models/staging/_raw__sources.yml``). ``docs/raw_layer.md``
-describes each column. All timestamps are naive ``TIMESTAMP`` values in UTC.
+This module is the one place that names them: ingestion appends here, the Dagster
+assets (``skillpath/defs/ingest.py``) and the reconciliation read :data:`SOURCES`, and
+the dbt sources (``dbt_project/models/staging/_raw__sources.yml``) declare the same
+tables (tests/unit/test_contract.py checks both). ``docs/raw_layer.md`` describes each
+column. All timestamps are naive ``TIMESTAMP`` values in UTC.
 
 Every raw table carries the load metadata columns ``load_id``, ``source``,
 ``source_ref`` (path relative to the landing dir, or the LRS page URL),
@@ -12,9 +15,65 @@ Every raw table carries the load metadata columns ``load_id``, ``source``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
-from skillpath.config import Settings, limit_duckdb
+from skillpath.config import Settings, connect_duckdb
+
+
+@dataclass(frozen=True)
+class RawSource:
+    """One source of raw records (``load_manifest.source``)."""
+
+    name: str
+    #: landing sub-folder it reads (None: the xAPI LRS)
+    folder: str | None
+    #: raw tables its records land in
+    tables: tuple[str, ...]
+    #: each loaded record is one row of ``tables`` (the reconciliation cross-checks the count);
+    #: false for credentials, where one document yields awards, associations, checks...
+    one_row_per_record: bool = True
+
+
+LMS_TABLES = ("lms_accounts", "lms_users", "lms_groups", "lms_group_members", "lms_courses",
+              "lms_chapters", "lms_exercises", "lms_enrollments")
+CREDENTIAL_TABLES = ("collections", "credential_documents", "credential_awards", "credential_associations",
+                     "credential_verifications", "credential_status_checks")
+
+#: every source, in the order a run reads them (LMS, credentials, xAPI files, events, then the LRS)
+SOURCES: tuple[RawSource, ...] = (
+    RawSource("lms", "lms", LMS_TABLES),
+    RawSource("credentials", "credentials", CREDENTIAL_TABLES, one_row_per_record=False),
+    RawSource("xapi_file", "xapi", ("xapi_statements",)),
+    RawSource("credential_events", "credential_events", ("credential_events",)),
+    RawSource("xapi_lrs", None, ("xapi_statements",)),
+)
+SOURCE_BY_NAME = {s.name: s for s in SOURCES}
+
+#: the landing zone's folders, in the order a run reads them
+LANDING_FOLDERS = tuple(s.folder for s in SOURCES if s.folder)
+
+#: what every load writes besides its records, and the LRS extraction state
+SUMMARY_TABLES = ("load_manifest", "quarantine")
+STATE_TABLES = ("lrs_cursor",)
+#: raw tables only ingestion reads back (the LRS cursor, status checks reused by later loads);
+#: every other table is a dbt source (dbt_project/models/staging/_raw__sources.yml)
+INGESTION_ONLY_TABLES = ("lrs_cursor", "credential_status_checks")
+
+#: LMS CSV exports: file name -> (raw table, contract columns in table order, key columns)
+LMS_FILES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "accounts.csv": ("lms_accounts", ("account_id", "account_name"), ("account_id",)),
+    "users.csv": ("lms_users", ("user_id", "account_id", "email", "display_name", "role"), ("user_id",)),
+    "groups.csv": ("lms_groups", ("group_id", "account_id", "group_name"), ("group_id",)),
+    "group_members.csv": ("lms_group_members", ("group_id", "user_id"), ("group_id", "user_id")),
+    "courses.csv": ("lms_courses", ("course_id", "account_id", "course_title", "activity_id"), ("course_id",)),
+    "chapters.csv": ("lms_chapters", ("chapter_id", "course_id", "chapter_title", "position", "activity_id"),
+                     ("chapter_id",)),
+    "exercises.csv": ("lms_exercises", ("exercise_id", "chapter_id", "exercise_title", "position", "activity_id",
+                                        "max_points"), ("exercise_id",)),
+    "enrollments.csv": ("lms_enrollments", ("user_id", "course_id", "enrolled_at"), ("user_id", "course_id")),
+}
 
 LOAD_META = """
     load_id varchar not null,
@@ -246,8 +305,8 @@ def connect_raw(path, read_only: bool = False, settings: Settings | None = None)
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
-    limit_duckdb(con, settings)  # each batch's duplicate check scans the raw key columns (docs/benchmarks.md)
+    # held to the limits: each batch's duplicate check scans the raw key columns (docs/benchmarks.md)
+    con = connect_duckdb(path, read_only=read_only, s=settings)
     if not read_only:
         ensure_raw_schema(con)
     return con
