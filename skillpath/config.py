@@ -83,11 +83,6 @@ class Settings:
         return self.home / "dagster"
 
     @property
-    def gate_results(self) -> Path:
-        """The last gate's Great Expectations results (JSON), read by the report."""
-        return self.home / "gate_results.json"
-
-    @property
     def exports_dir(self) -> Path:
         return self.home / "exports"
 

@@ -464,12 +464,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from skillpath.quality.results_file import load_gate_results
+    from skillpath.quality.gate_results import gate_results, published_run_id
     from skillpath.report import build_report
 
     s = settings()
     out = Path(args.out) if args.out else s.home / "report.html"
-    build_report(s.warehouse_db, out, gate_summary=load_gate_results())
+    # the gate's results of the run that published this warehouse (asset-check metadata)
+    build_report(s.warehouse_db, out, gate_summary=gate_results(s.dagster_home, published_run_id(s.warehouse_db)))
     _say(f"report written to {out}")
     return 0
 

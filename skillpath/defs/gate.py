@@ -29,14 +29,13 @@ def _specs() -> list[dg.AssetCheckSpec]:
 @dg.multi_asset_check(specs=_specs(), can_subset=False, name="gx_gate")
 def gx_gate(context: dg.AssetCheckExecutionContext, skillpath: SkillpathResource):
     """Run every suite once against the freshly built marts (build.duckdb, read-only)."""
+    from skillpath.quality.gate_results import suite_result_metadata
     from skillpath.quality.gx_suites import run_suites
-    from skillpath.quality.results_file import save_gate_results
 
     s = skillpath.settings()
     previous = s.warehouse_db if s.warehouse_db.exists() else None
     suite_results = run_suites(s.build_db, previous, as_of=s.as_of_date, suites_dir=s.expectations_dir,
                                raw_db=s.raw_db, freshness_days=s.freshness_days, max_row_drop=s.max_row_drop)
-    save_gate_results(suite_results)
     results = {r.suite: r for r in suite_results}
     for key in mart_keys():
         name = key.path[-1]
@@ -72,6 +71,7 @@ def gx_gate(context: dg.AssetCheckExecutionContext, skillpath: SkillpathResource
                 **({"rows": res.row_count} if res.row_count is not None else {}),
                 "sources_delivered": "unknown" if res.delivered is None else ("yes" if res.delivered else "no"),
                 "results": dg.MetadataValue.md("\n".join(f"- {x}" for x in lines) or "none"),
+                **suite_result_metadata(res),  # read back by the report (skillpath/quality/gate_results.py)
             },
             description=description[:2000],
         )

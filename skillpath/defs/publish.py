@@ -61,12 +61,12 @@ def csv_exports(context: dg.AssetExecutionContext, skillpath: SkillpathResource)
 @dg.asset(group_name=GROUP, deps=[warehouse],
           description="Self-contained HTML report (report.html next to the warehouse)")
 def html_report(context: dg.AssetExecutionContext, skillpath: SkillpathResource) -> dg.MaterializeResult:
-    from skillpath.quality.results_file import load_gate_results
+    from skillpath.quality.gate_results import gate_results_of_run
     from skillpath.report import build_report
 
     s = skillpath.settings()
     out = s.home / "report.html"
-    build_report(s.warehouse_db, out, gate_summary=load_gate_results())
+    build_report(s.warehouse_db, out, gate_summary=gate_results_of_run(context.instance, context.run_id) or None)
     return dg.MaterializeResult(metadata={"path": str(out)})
 
 

@@ -14,7 +14,6 @@ record counts stay, so the reconciliation still holds) or by removing landing fo
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.pipeline_support import generate, mart_tables, run, sha256
+from tests.integration.pipeline_support import generate, last_gate_results, mart_tables, run, sha256
 
 pytestmark = pytest.mark.integration
 
@@ -180,7 +179,7 @@ def test_credentials_only_landing_zone_publishes_with_warnings(credentials_only_
             "mart_group_league, mart_chapter_mastery are empty in this publication") in html
     assert 'id="flow-hidden"' not in html and 'id="engagement-hidden"' not in html
     assert 'id="gate-warnings"' in html and "marts.fct_attempts is empty" in html
-    gate = {r["suite"]: r for r in json.loads((home / "gate_results.json").read_text())}
+    gate = {r["suite"]: r for r in last_gate_results(home)}
     assert gate["fct_attempts"]["delivered"] is False and gate["fct_credential_awards"]["delivered"] is True
 
 
@@ -251,7 +250,7 @@ def test_old_data_and_a_warn_dbt_test_publish_with_warnings(published_home, tmp_
         "marts/fct_credential_events / gx_suite", "marts/mart_exercise_summary / gx_suite",
         "marts/mart_learner_course_progress / gx_suite"]
     # the marts' own freshness is measured against the newest delivered data: it passes
-    gate = {r["suite"]: r for r in json.loads((home / "gate_results.json").read_text())}
+    gate = {r["suite"]: r for r in last_gate_results(home)}
     fresh = [e for e in gate["fct_attempts"]["expectations"] if e["type"] == "expect_column_max_to_be_between"]
     assert [e["success"] for e in fresh] == [True]
     assert f"newest delivered raw.xapi_statements {x:%Y-%m-%d %H:%M:%S}" in fresh[0]["line"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.pipeline_support import SKILLPATH, pipeline_env
+from tests.integration.pipeline_support import SKILLPATH, last_gate_results, pipeline_env
 from tests.support_chromium import chromium_binary, start_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -332,7 +332,7 @@ def test_freshness_and_gate(page, warehouse):
     assert_rows(sources["rows"], meta_sources, ["source", "loads", "records_loaded"])
     assert "every blocking check passed" in page.evaluate("document.getElementById('freshness').textContent")
     # what the gate checked: every suite of the run that published this warehouse
-    suites = {r["suite"] for r in json.loads((warehouse.parent / "gate_results.json").read_text())}
+    suites = {r["suite"] for r in last_gate_results(warehouse.parent)}
     (gate,) = tables(page, "#gate")
     assert len(suites) >= 22 and {r["suite"]["t"] for r in gate["rows"]} == suites
 
