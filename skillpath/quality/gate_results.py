@@ -11,6 +11,10 @@ report and the warehouse it describes always come from the same run.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +24,8 @@ SUITE_RESULT = "suite_result"
 
 def suite_result_metadata(result) -> dict[str, dg.MetadataValue]:
     """Metadata entry holding one suite's result (a ``SuiteResult``)."""
-    return {SUITE_RESULT: dg.MetadataValue.json(dataclasses.asdict(result))}
+    # observed values may be dates or decimals: stored as their JSON text, as the side file did
+    return {SUITE_RESULT: dg.MetadataValue.json(json.loads(json.dumps(dataclasses.asdict(result), default=str)))}
 
 
 def gate_results_of_run(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
@@ -60,5 +65,20 @@ def gate_results(dagster_home: Path, run_id: str | None) -> list[dict] | None:
     """The suite results of ``run_id`` from the Dagster instance in ``dagster_home`` (None if unknown)."""
     if not run_id or not (Path(dagster_home) / "dagster.yaml").exists():
         return None
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+    with open_instance(dagster_home) as instance:
         return gate_results_of_run(instance, run_id) or None
+
+
+@contextmanager
+def open_instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance of ``dagster_home`` (its dagster.yaml reads ``DAGSTER_HOME``)."""
+    saved = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            yield instance
+    finally:
+        if saved is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = saved

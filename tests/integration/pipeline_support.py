@@ -84,9 +84,7 @@ def same_marts(db_a: Path, db_b: Path) -> list[str]:
 
 def last_gate_results(home: Path) -> list[dict]:
     """The suite results of the newest run in ``home``'s Dagster instance (asset-check metadata)."""
-    import dagster as dg
+    from skillpath.quality.gate_results import gate_results_of_run, last_run_id, open_instance
 
-    from skillpath.quality.gate_results import gate_results_of_run, last_run_id
-
-    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+    with open_instance(home / "dagster") as instance:
         return gate_results_of_run(instance, last_run_id(instance))
