@@ -1,18 +1,16 @@
-{#- CTEs shared by stg_xapi__statements and stg_xapi__voided_statements:
+{#- CTEs shared by stg_xapi__statements and stg_xapi__voided_statements, read
+    from `source_cte`, the model's own CTE over source('raw', 'xapi_statements')
+    (the model calls source() itself, so its lineage shows in the model file):
     `renamed` (typed raw statements: one row per statement id, because ingestion
     inserts only ids new to raw.xapi_statements and counts a later copy as a
     duplicate or quarantines it as duplicate_id_conflict; the `unique` test on the
     source checks it before any model reads it; the actor reduced to its key, see
     learning_actor_key) and `voiding` (voiding statement -> target, with the voiding
-    statement's load time). Emit inside a `with`, followed by a comma. -#}
-{% macro learning_xapi_base_ctes() -%}
-source as (
-    select * from {{ source('raw', 'xapi_statements') }}
-),
-
+    statement's load time). Emit inside a `with`, after the source CTE and a comma. -#}
+{% macro learning_xapi_base_ctes(source_cte) -%}
 identified as (
     select
-        source.*,
+        {{ source_cte }}.*,
         {{ learning_clean_text('actor_account_name') }} as account_name,
         regexp_replace({{ learning_clean_text('actor_account_homepage') }}, '/+$', '') as account_homepage,
         -- an mbox is compared through its sha1, so mbox and mbox_sha1sum actors of one
@@ -22,7 +20,7 @@ identified as (
             lower({{ learning_clean_text('actor_mbox_sha1sum') }})
         ) as mbox_sha1sum,
         {{ learning_clean_text('actor_openid') }} as openid
-    from source
+    from {{ source_cte }}
 ),
 
 renamed as (

@@ -127,7 +127,7 @@ def test_key_null_range_and_relationship_failures_block(published_home, tmp_path
     assert by_test["not_null_stg_credential_events__events_award_id"] == (
         "staging/stg_credential_events__events / not_null_stg_credential_events__events_award_id",
         "1 failing row, dbt status fail")
-    range_test = next(k for k in by_test if k.startswith("learning_between_stg_lms__exercises_max_points"))
+    range_test = next(k for k in by_test if k.startswith("accepted_range_stg_lms__exercises_max_points"))
     assert by_test[range_test][1] == "1 failing row, dbt status fail"
     rel_test = next(k for k in by_test if k.startswith("relationships_stg_lms__chapters_course_id"))
     assert by_test[rel_test][1] == "1 failing row, dbt status fail"

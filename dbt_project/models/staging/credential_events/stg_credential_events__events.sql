@@ -25,15 +25,7 @@ renamed as (
 ),
 
 first_loaded as (
-    select * from (
-        select
-            renamed.*,
-            row_number() over (
-                partition by event_id order by loaded_at, load_id, record_no
-            ) as _row_rank
-        from renamed
-    ) as ranked
-    where _row_rank = 1
+    {{ deduplicate('renamed', 'event_id', 'loaded_at, load_id, record_no') }}
 )
 
 select

@@ -7,7 +7,11 @@
     and the voiding statements themselves removed. The actor is reduced to its
     actor_key (macros/learning_xapi.sql) and identifiers without addresses: linking
     actors to LMS users and pseudonymising them happens in int_learning__actors. -#}
-with {{ learning_xapi_base_ctes() }}
+with source as (
+    select * from {{ source('raw', 'xapi_statements') }}
+),
+
+{{ learning_xapi_base_ctes('source') }}
 
 select renamed.*
 from renamed

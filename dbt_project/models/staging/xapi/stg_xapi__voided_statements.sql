@@ -4,7 +4,11 @@
 {#- Statements a voiding statement voided: whose (actor_key) and what they were about,
     and when the voiding statement was loaded. The incremental fct_attempts uses it
     to re-derive the learner + exercise pairs a late voiding touches. -#}
-with {{ learning_xapi_base_ctes() }}
+with source as (
+    select * from {{ source('raw', 'xapi_statements') }}
+),
+
+{{ learning_xapi_base_ctes('source') }}
 
 select
     stmt.statement_id,
