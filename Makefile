@@ -24,14 +24,18 @@ demo: install
 run: install
 	$(BIN)/skillpath run
 
-# every test: lint, then pytest (unit + dbt + integration against real servers)
+# every test: lint, then pytest (unit + dbt + integration against real servers).
+# Ralph, Superset and the old DuckDB install in the background while pytest starts (their
+# scripts take a lock; the tests that need them run the script again, which waits for
+# the install and returns). pytest runs TEST_WORKERS processes (pytest-xdist), a file at
+# a time each, longest files first (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: install
 	bash scripts/install_system_deps.sh
-	bash scripts/install_ralph.sh
-	bash scripts/install_superset.sh
-	bash scripts/install_old_duckdb.sh
+	mkdir -p .tmp
+	for s in ralph superset old_duckdb; do (bash scripts/install_$$s.sh > .tmp/install_$$s.log 2>&1 &); done
 	$(MAKE) lint
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: install
 	$(BIN)/ruff check skillpath skillpath_dev tests scripts

@@ -18,6 +18,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${DUCKDB_OLD_VENV:-.venv-duckdb-old}"
 case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
 PY="${PYTHON:-python3}"
+# one install at a time per venv: `make test` starts this in the background and a test that
+# needs it runs it again, which waits here and then finds the install complete
+exec 9>"$VENV.lock"
+flock 9
 
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c \
     "import sys, duckdb; sys.exit(0 if duckdb.__version__ == sys.argv[1] else 1)" "$DUCKDB_OLD_VERSION" 2>/dev/null

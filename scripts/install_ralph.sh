@@ -20,6 +20,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${RALPH_VENV:-.venv-ralph}"
 case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
 PY="${PYTHON:-python3}"
+# one install at a time per venv: `make test` starts this in the background and a test that
+# needs it runs it again, which waits here and then finds the install complete
+exec 9>"$VENV.lock"
+flock 9
 
 if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" - "$RALPH_VERSION" <<'PYEOF' 2>/dev/null
 import sys

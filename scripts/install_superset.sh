@@ -27,6 +27,10 @@ PY="${PYTHON:-python3.11}"
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMP="$VENV/.skillpath-superset-${SUPERSET_VERSION}"
 TEMPLATE="$VENV/skillpath-metadata-template.db"
+# one install at a time per venv: `make test` starts this in the background and a test that
+# needs it runs it again, which waits here and then finds the install complete
+exec 9>"$VENV.lock"
+flock 9
 
 if [ -f "$STAMP" ] && [ -f "$TEMPLATE" ] && [ -x "$VENV/bin/superset" ]; then
     exit 0
