@@ -5,6 +5,7 @@ each running ``skillpath.ingest.runner.ingest_source``; the reconciliation is a
 blocking check on ``raw/load_manifest``.
 """
 
+import time
 from collections.abc import Callable
 
 import dagster as dg
@@ -20,9 +21,16 @@ SOURCE_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONEN
 LOAD_COUNTS = ("records_read", "records_loaded", "records_quarantined", "records_duplicate")
 
 
-def _progress(context: dg.AssetExecutionContext) -> Callable[[str, int, int], None]:
+def _progress(context: dg.AssetExecutionContext, every_seconds: float = 5.0) -> Callable[[str, int, int], None]:
+    """A progress callback that logs at most every ``every_seconds`` (and at the end): a log
+    event per file cost more than loading the file, for landing zones of many small files."""
+    last = [0.0]
+
     def report(label: str, done: int, total: int) -> None:
-        context.log.info(f"{label}: {done}/{total}")
+        now = time.monotonic()
+        if done >= total or now - last[0] >= every_seconds:
+            last[0] = now
+            context.log.info(f"{label}: {done}/{total}")
 
     return report
 

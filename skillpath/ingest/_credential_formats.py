@@ -189,7 +189,7 @@ def parse_datetime(value: Any) -> dt.datetime:
     s = value.strip()
     if s.isdigit():
         return dt.datetime.fromtimestamp(int(s), dt.UTC).replace(tzinfo=None)
-    return iso_to_utc(s)
+    return iso_to_utc(s, clamp=False)
 
 
 def to_bool(value: Any) -> bool | None:

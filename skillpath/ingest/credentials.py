@@ -47,11 +47,11 @@ from skillpath.ingest import _credential_formats as fmt
 from skillpath.ingest import _credential_status as status
 from skillpath.ingest import _credential_verify as verify
 from skillpath.ingest._csv import csv_records, key_conflicts, parse_csv_row
-from skillpath.ingest.landing import load_file_once
+from skillpath.ingest.landing import FileBatch, load_file_once, load_many_files
 from skillpath.ingest.rawstore import (
     RawLoad,
-    already_loaded,
     file_sha256,
+    loaded_contents,
     utcnow,
 )
 from skillpath.ingest.records import canonical_json
@@ -212,14 +212,42 @@ TABLE_COLUMNS = {
 }
 
 
+class _RowSink:
+    """Rows for the raw tables, inserted in bulk (row-by-row inserts are slow in DuckDB; a few
+    rows go through ``executemany``, more through a registered data frame)."""
+
+    def __init__(self):
+        self.rows: dict[str, list[tuple]] = {table: [] for table in TABLE_COLUMNS}
+
+    def extend(self, rows: dict[str, list[tuple]]) -> None:
+        for table, table_rows in rows.items():
+            self.rows[table] += table_rows
+
+    def write(self, con: duckdb.DuckDBPyConnection) -> None:
+        for table, rows in self.rows.items():
+            cols = TABLE_COLUMNS[table]
+            if 0 < len(rows) < 100:
+                con.executemany(f"insert into raw.{table} ({', '.join(cols)}) values "
+                                f"({', '.join('?' * len(cols))})", rows)
+            elif rows:
+                con.register("_credential_rows", pd.DataFrame(rows, columns=list(cols), dtype=object))
+                try:
+                    con.execute(f"insert into raw.{table} ({', '.join(cols)}) "
+                                f"select {', '.join(cols)} from _credential_rows")
+                finally:
+                    con.unregister("_credential_rows")
+            rows.clear()
+
+
 class _Rows:
-    """Rows for the raw tables of one load, inserted in bulk (row-by-row inserts are slow in DuckDB;
-    a few rows go through ``executemany``, more through a registered data frame)."""
+    """Rows of one load for the raw tables. ``flush`` inserts them, or, with a ``sink``,
+    hands them to it (document files loaded in batches: one insert per table per batch)."""
 
     FLUSH_AT = 20_000
 
-    def __init__(self, load: RawLoad):
+    def __init__(self, load: RawLoad, sink: _RowSink | None = None):
         self.load = load
+        self.sink = sink
         self.rows: dict[str, list[tuple]] = {table: [] for table in TABLE_COLUMNS}
 
     def add(self, table: str, record_no: int, values: tuple) -> None:
@@ -231,20 +259,11 @@ class _Rows:
         self.add("credential_awards", record_no, award.values())
 
     def flush(self) -> None:
-        for table, rows in self.rows.items():
-            cols = TABLE_COLUMNS[table]
-            if 0 < len(rows) < 100:
-                self.load.con.executemany(f"insert into raw.{table} ({', '.join(cols)}) values "
-                                          f"({', '.join('?' * len(cols))})", rows)
-                rows.clear()
-            elif rows:
-                self.load.con.register("_credential_rows", pd.DataFrame(rows, columns=list(cols), dtype=object))
-                try:
-                    self.load.con.execute(f"insert into raw.{table} ({', '.join(cols)}) "
-                                          f"select {', '.join(cols)} from _credential_rows")
-                finally:
-                    self.load.con.unregister("_credential_rows")
-                rows.clear()
+        sink = self.sink or _RowSink()
+        sink.extend(self.rows)
+        self.rows = {table: [] for table in TABLE_COLUMNS}
+        if self.sink is None:
+            sink.write(self.load.con)
 
 
 def _refresh_known_awards(out: _Rows, record_no: int, state: _State) -> None:
@@ -388,8 +407,8 @@ def _load_document(out: _Rows, rec: _Record, doc: fmt.Document, state: _State) -
     load.loaded += 1
 
 
-def _load_document_file(load: RawLoad, path: Path, state: _State) -> None:
-    out = _Rows(load)
+def _load_document_file(load: RawLoad, path: Path, state: _State, sink: _RowSink | None = None) -> None:
+    out = _Rows(load, sink)
     for rec in _records(path):
         load.read += 1
         try:
@@ -582,23 +601,53 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
         return []
     files = _landing_files(root)
     keys = verify.KeyDirectory(landing / KEYS_FOLDER)
-    state = _State(con, keys, status.StatusLists(landing / STATUS_FOLDER, keys))
-    now = utcnow()
-    # badge classes, issuers and revocation lists of every new file first, whatever the file order
-    for path in files:
-        if path.suffix.lower() not in DOCUMENT_SUFFIXES:
-            continue
-        try:  # a file that cannot be read here is quarantined by its load below
-            if not already_loaded(con, SOURCE, file_sha256(path)):
-                _prescan(path, state.registry, now)
-        except Exception:  # noqa: BLE001
-            continue
+
+    def new_state() -> _State:
+        state = _State(con, keys, status.StatusLists(landing / STATUS_FOLDER, keys))
+        now = utcnow()
+        # badge classes, issuers and revocation lists of every new file first, whatever the file order
+        shas = {}
+        for path in files:
+            if path.suffix.lower() in DOCUMENT_SUFFIXES:
+                try:  # a file that cannot be read here is quarantined by its load below
+                    shas[path] = file_sha256(path)
+                except OSError:
+                    continue
+        known = loaded_contents(con, SOURCE, set(shas.values()))
+        for path, sha in shas.items():
+            if sha not in known:
+                try:
+                    _prescan(path, state.registry, now)
+                except Exception:  # noqa: BLE001
+                    continue
+        return state
+
+    class Batch(FileBatch):
+        """Document files of a batch hand their rows to one sink, written once before the commit."""
+
+        def __init__(self):
+            self.state = new_state()
+            self.sink: _RowSink | None = None
+
+        def begin(self) -> None:
+            self.sink = _RowSink()
+
+        def before_commit(self) -> None:
+            self.sink.write(con)
+            self.sink = None
+
+        def rolled_back(self) -> None:  # what the batch's files added to the state is gone too
+            self.sink = None
+            self.state = new_state()
+
+    batch = Batch()
 
     def body(load: RawLoad, path: Path) -> None:
+        state = batch.state
         if path.name.lower() == COLLECTIONS_FILE:
             _load_collections(load, path)
         elif path.suffix.lower() in DOCUMENT_SUFFIXES:
-            _load_document_file(load, path, state)
+            _load_document_file(load, path, state, batch.sink)
         else:
             load.read += 1
             load.quarantine(1, "unsupported_file",
@@ -614,9 +663,7 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
         for path in _landing_files(root):
             if path.suffix.lower() == ".json":
                 results.append(load_file_once(con, SOURCE, landing, path,
-                                              lambda load, p, loader=loader: loader(load, p, state)))
-    for done, path in enumerate(files, start=1):
-        results.append(load_file_once(con, SOURCE, landing, path, body))
-        if progress:
-            progress("credentials files", done, len(files))
+                                              lambda load, p, loader=loader: loader(load, p, batch.state)))
+    results += load_many_files(con, SOURCE, landing, files, body, batch=batch,
+                               progress=progress and (lambda done, total: progress("credentials files", done, total)))
     return results

@@ -21,6 +21,8 @@ from skillpath.ingest.rawstore import (
     RawLoad,
     already_loaded,
     file_sha256,
+    insert_manifest_rows,
+    loaded_contents,
     record_duplicate_content,
 )
 
@@ -165,6 +167,100 @@ def _file_result(rel: str, status: str, load_id: str, load: RawLoad | None = Non
             "records_quarantined": load.quarantined if load else 0,
             "records_duplicate": load.duplicate if load else 0,
             "quarantine_reasons": dict(load.reasons) if load else {}}
+
+
+#: new files loaded in one transaction by :func:`load_many_files`
+FILES_PER_COMMIT = 500
+
+
+class FileBatch:
+    """Hooks of :func:`load_many_files` for a loader that keeps rows back while a batch runs."""
+
+    def begin(self) -> None:
+        """A batch starts: its files share one transaction."""
+
+    def before_commit(self) -> None:
+        """Write what the batch's files kept back (inside the transaction)."""
+
+    def rolled_back(self) -> None:
+        """The batch was rolled back: forget what was kept of it; its files are loaded again one by one."""
+
+
+def load_many_files(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Path, paths: list[Path],
+                    body: Callable[[RawLoad, Path], None], *, batch: FileBatch | None = None,
+                    files_per_commit: int | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """:func:`load_file_once` for many files, committing the new ones a batch at a time.
+
+    Each file keeps its own load (load id, manifest row, counts, quarantine), exactly as
+    :func:`load_file_once` gives it; only the transactions are shared, which is what a
+    landing zone of many small files (one credential per file, as issuing platforms
+    export them) spends its time on otherwise. Files loaded before, unreadable ones and
+    the later of two new files with the same content go through :func:`load_file_once`
+    after the batches. When anything in a batch raises, the batch is rolled back and its
+    files are loaded one by one, so the failing file is quarantined whole as before.
+    Results are in the order of ``paths``.
+    """
+    landing_dir = Path(landing_dir)
+    batch = batch or FileBatch()
+    files_per_commit = files_per_commit or FILES_PER_COMMIT
+    shas: dict[int, str] = {}
+    for i, path in enumerate(paths):
+        try:
+            shas[i] = file_sha256(path)
+        except OSError:
+            continue
+    known = loaded_contents(con, source, set(shas.values()))
+    fresh, claimed = [], set()
+    for i, sha in shas.items():
+        if sha not in known and sha not in claimed:
+            fresh.append(i)
+            claimed.add(sha)
+    results: list[dict | None] = [None] * len(paths)
+    done = 0
+    for start in range(0, len(fresh), files_per_commit):
+        chunk = fresh[start:start + files_per_commit]
+        loads: list[tuple[int, RawLoad]] = []
+        con.begin()
+        try:
+            batch.begin()
+            for i in chunk:
+                load = RawLoad(con, source, paths[i].relative_to(landing_dir).as_posix(), shas[i])
+                body(load, paths[i])
+                loads.append((i, load))
+                if progress:
+                    progress(done + len(loads), len(paths))
+            batch.before_commit()
+            manifest: list[tuple] = []
+            for _i, load in loads:
+                load.record(manifest)
+            insert_manifest_rows(con, manifest)
+            con.commit()
+        except Exception:  # noqa: BLE001 - the batch is loaded again file by file
+            con.rollback()
+            batch.rolled_back()
+            for n, i in enumerate(chunk, start=1):
+                results[i] = load_file_once(con, source, landing_dir, paths[i], body)
+                if progress:
+                    progress(done + n, len(paths))
+        else:
+            for i, load in loads:
+                results[i] = _file_result(load.source_ref, "loaded", load.load_id, load)
+        done += len(chunk)
+    fresh_set = set(fresh)
+    for i, path in enumerate(paths):
+        if i in fresh_set:
+            continue
+        rel = path.relative_to(landing_dir).as_posix()
+        earlier = known.get(shas.get(i))
+        if earlier is not None and earlier[1] == rel:  # seen before under its own name: nothing to note
+            results[i] = _file_result(rel, "seen_before", earlier[0])
+        else:
+            results[i] = load_file_once(con, source, landing_dir, path, body)
+            done += 1
+            if progress:
+                progress(done, len(paths))
+    return results
 
 
 def load_files(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Path, subdir: str,

@@ -64,6 +64,18 @@ def already_loaded(con: duckdb.DuckDBPyConnection, source: str, content_sha256: 
     return rows[0][0] if rows else None
 
 
+def loaded_contents(con: duckdb.DuckDBPyConnection, source: str, shas: set[str]) -> dict[str, tuple[str, str]]:
+    """Of the content hashes ``shas``, those this source has loaded successfully before, each with
+    the ``(load_id, source_ref)`` of its first load (what :func:`already_loaded` finds; one query)."""
+    if not shas:
+        return {}
+    return {sha: (first[0], first[1]) for sha, first in con.execute(
+        "select content_sha256, arg_min([load_id, source_ref], started_at) "
+        "from raw.load_manifest where source = ? and status = 'loaded' "
+        "and content_sha256 in (select unnest(?::varchar[])) group by content_sha256",
+        [source, sorted(shas)]).fetchall()}
+
+
 def record_duplicate_content(
     con: duckdb.DuckDBPyConnection, source: str, source_ref: str, content_sha256: str, duplicate_of: str
 ) -> str:
@@ -188,28 +200,53 @@ class RawLoad:
             self.con.rollback()
             return False
         try:
-            self._flush_quarantine()
-            if self.read != self.loaded + self.quarantined + self.duplicate:
-                raise ReconciliationError(
-                    f"{self.source} {self.source_ref}: read {self.read} != loaded {self.loaded} + "
-                    f"quarantined {self.quarantined} + duplicates {self.duplicate}"
-                )
-            detail = dict(self.detail)
-            if self.reasons:
-                detail["quarantine_reasons"] = dict(self.reasons)
-            self.con.execute(
-                "insert into raw.load_manifest (load_id, source, source_ref, content_sha256, status, "
-                "started_at, finished_at, records_read, records_loaded, records_quarantined, "
-                "records_duplicate, detail) values (?, ?, ?, ?, 'loaded', ?, ?, ?, ?, ?, ?, ?)",
-                [self.load_id, self.source, self.source_ref, self.content_sha256, self.loaded_at, utcnow(),
-                 self.read, self.loaded, self.quarantined, self.duplicate,
-                 orjson.dumps(detail).decode() if detail else None],
-            )
+            self.record()
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
         return False
+
+    def record(self, manifest_rows: list[tuple] | None = None) -> None:
+        """Flush the quarantine, check that the load balances and write its manifest row, in the
+        open transaction (``__exit__`` then commits; batched loads commit many at once and pass
+        ``manifest_rows``, which collects the row for :func:`insert_manifest_rows` instead)."""
+        self._flush_quarantine()
+        if self.read != self.loaded + self.quarantined + self.duplicate:
+            raise ReconciliationError(
+                f"{self.source} {self.source_ref}: read {self.read} != loaded {self.loaded} + "
+                f"quarantined {self.quarantined} + duplicates {self.duplicate}"
+            )
+        detail = dict(self.detail)
+        if self.reasons:
+            detail["quarantine_reasons"] = dict(self.reasons)
+        row = (self.load_id, self.source, self.source_ref, self.content_sha256, self.loaded_at, utcnow(),
+               self.read, self.loaded, self.quarantined, self.duplicate,
+               orjson.dumps(detail).decode() if detail else None)
+        if manifest_rows is not None:
+            manifest_rows.append(row)
+        else:
+            insert_manifest_rows(self.con, [row])
+
+
+MANIFEST_COLUMNS = ("load_id", "source", "source_ref", "content_sha256", "started_at", "finished_at",
+                    "records_read", "records_loaded", "records_quarantined", "records_duplicate", "detail")
+
+
+def insert_manifest_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> None:
+    """Manifest rows of successful loads (:data:`MANIFEST_COLUMNS`), status ``loaded``."""
+    cols = ", ".join(MANIFEST_COLUMNS)
+    if len(rows) < 20:
+        con.executemany(f"insert into raw.load_manifest ({cols}, status) values "
+                        f"({', '.join('?' * len(MANIFEST_COLUMNS))}, 'loaded')", rows)
+        return
+    columns = list(zip(*rows, strict=True))
+    table = pa.table({name: pa.array(values) for name, values in zip(MANIFEST_COLUMNS, columns, strict=True)})
+    con.register("_manifest_rows", table)
+    try:
+        con.execute(f"insert into raw.load_manifest ({cols}, status) select {cols}, 'loaded' from _manifest_rows")
+    finally:
+        con.unregister("_manifest_rows")
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection) -> list[dict]:

@@ -57,12 +57,13 @@ def parse_json_record(raw: bytes) -> Any:
         raise Rejected("malformed_json", f"malformed JSON: {exc}") from None
 
 
-def iso_to_utc(value: str) -> dt.datetime:
+def iso_to_utc(value: str, *, clamp: bool = True) -> dt.datetime:
     """An ISO 8601 date or date-time string as a naive UTC datetime (no offset = UTC); ValueError otherwise.
 
     RFC 3339 lower-case ``t`` / ``z`` are accepted. A value that cannot be expressed in
     UTC (``9999-12-31T23:00:00-05:00``, ``0001-01-01T00:00:00+05:30``) is clamped to
-    ``datetime.max`` / ``datetime.min``, which the plausibility checks then reject.
+    ``datetime.max`` / ``datetime.min``, which the xAPI plausibility checks then reject;
+    with ``clamp=False`` it raises OverflowError (credential dates: an invalid date).
     """
     if value[-1:] in ("z", "Z"):
         value = value[:-1] + "+00:00"
@@ -71,5 +72,7 @@ def iso_to_utc(value: str) -> dt.datetime:
         try:
             ts = ts.astimezone(dt.UTC).replace(tzinfo=None)
         except OverflowError:
+            if not clamp:
+                raise
             ts = dt.datetime.max if ts.year == dt.MAXYEAR else dt.datetime.min
     return ts
