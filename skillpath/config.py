@@ -203,8 +203,7 @@ def limit_duckdb(con, s: Settings | None = None) -> None:
     environment's SKILLPATH_THREADS and SKILLPATH_MEMORY_LIMIT).
 
     DuckDB's own default is 80 % of the machine's memory, and it keeps the blocks it
-    has read in its buffer pool up to that: at 10 million statements an unlimited
-    ingestion connection held 9.7 GB (docs/benchmarks.md).
+    has read in its buffer pool up to that (measurements in docs/benchmarks.md).
     """
     s = s or settings()
     con.execute(f"set threads = {int(s.threads)}")

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import duckdb
 
-from skillpath.config import connect_duckdb, limit_duckdb
+from skillpath.config import connect_duckdb
 
 PUBLISHED_SCHEMA = "marts"
 WAREHOUSE_NAME = "warehouse.duckdb"
@@ -201,9 +201,8 @@ def _write_version(tmp: Path, build_db: Path, lake_db: Path, *, version_id: str,
                    published_at: dt.datetime, storage_version: str) -> dict[str, int]:
     """Write the complete new warehouse file at ``tmp``; return row counts per mart."""
     sources = _source_versions(lake_db)
-    con = connect_duckdb()
+    con = connect_duckdb()  # held to the memory limit: the copy reads every mart
     try:
-        limit_duckdb(con)  # the copy reads every mart: 3.6 GB unlimited at 10 million statements
         con.execute("set preserve_insertion_order = true")
         build = attach_build(con, build_db, lake_db)
         marts = list_marts(con, build)
