@@ -68,9 +68,9 @@ voiding as (
         voided_statement_id,
         loaded_at as voiding_loaded_at
     from renamed
-    where verb_id = 'http://adlnet.gov/expapi/verbs/voided'
-        and object_type = 'StatementRef'
-        and voided_statement_id is not null
+    -- ingestion sets voided_statement_id on voiding statements only (verb voided, object a
+    -- StatementRef; skillpath.ingest.xapi.VOIDED): the raw contract, docs/raw_layer.md
+    where voided_statement_id is not null
 )
 {%- endmacro %}
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from skillpath.ingest.xapi import VOIDED
 from skillpath_dev.generate.common import (
     DAY_MS,
     HOUR_MS,
@@ -32,7 +33,7 @@ V_ANSWERED = "http://adlnet.gov/expapi/verbs/answered"
 V_ATTEMPTED = "http://adlnet.gov/expapi/verbs/attempted"
 V_ASKED = "http://adlnet.gov/expapi/verbs/asked"
 V_COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
-V_VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+V_VOIDED = VOIDED
 V_EXPERIENCED = "http://adlnet.gov/expapi/verbs/experienced"
 V_INITIALIZED = "http://adlnet.gov/expapi/verbs/initialized"
 
