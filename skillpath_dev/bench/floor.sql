@@ -497,14 +497,19 @@ create or replace temp macro revoked_status(st) as
     coalesce(bool(json_extract(st, '$.revoked')), false)
     or lower(trim(coalesce(str(json_extract(st, '$.status')), ''))) = 'revoked';
 
--- OB 3.0 credentials: standalone, and nested in a CLR (which lends them its subject as fallback)
+-- OB 3.0 credentials: standalone, and nested in a CLR (which lends them its subject as fallback
+-- and is their parent); the CLR containers themselves only for their recipient (recipient matching)
 create temp table ob3_credentials as
-select row_number() over () as rid, cred, fallback_subject
+select row_number() over () as rid, cred, fallback_subject, parent_id, is_container
 from (
-    select doc as cred, null::json as fallback_subject
+    select doc as cred, null::json as fallback_subject, null::varchar as parent_id, false as is_container
     from doc_types where types like '%OpenBadgeCredential%' or types like '%AchievementCredential%'
     union all
-    select unnest(json_list(doc -> '$.credentialSubject.verifiableCredential')), doc -> '$.credentialSubject'
+    select unnest(json_list(doc -> '$.credentialSubject.verifiableCredential')), doc -> '$.credentialSubject',
+           ref_id(doc -> '$.id'), false
+    from doc_types where types like '%ClrCredential%'
+    union all
+    select doc, null::json, null::varchar, true
     from doc_types where types like '%ClrCredential%'
 );
 
@@ -547,6 +552,8 @@ create temp table raw_awards as
 -- OB 2.0 assertions
 select
     ref_id(doc -> '$.id') as award_id,
+    null::varchar as parent_id,
+    false as is_container,
     ref_id(doc -> '$.badge') as achievement_id,
     identity_of(doc -> '$.recipient.identity', doc -> '$.recipient.hashed', doc -> '$.recipient.salt',
                 lower(trim(coalesce(str(doc -> '$.recipient.type'), 'email'))) = 'email') as recipient,
@@ -558,7 +565,9 @@ where types like '%Assertion%'
 union all
 select
     ref_id(c.cred -> '$.id'),
-    ref_id(c.cred -> '$.credentialSubject.achievement'),
+    c.parent_id,
+    c.is_container,
+    case when not c.is_container then ref_id(c.cred -> '$.credentialSubject.achievement') end,
     r.recipient,
     coalesce(jv(c.cred -> '$.validFrom'), jv(c.cred -> '$.issuanceDate'), jv(c.cred -> '$.awardedDate')),
     coalesce(jv(c.cred -> '$.validUntil'), jv(c.cred -> '$.expirationDate')),
@@ -569,10 +578,22 @@ select
 from ob3_credentials as c
 inner join ob3_recipients as r on c.rid = r.rid;
 
+create temp table collection_members as
+select
+    clean(collection_id) as collection_id,
+    try_cast(trim(position) as integer) as position,
+    clean(achievement_id) as achievement_id,
+    clean(course_id) as course_id
+from read_csv(getvariable('landing') || '/credentials/collections.csv', header = true, all_varchar = true,
+              ignore_errors = true)
+where clean(collection_id) is not null and clean(achievement_id) is not null;
+
 create temp table awards as
 with typed as (
     select
         award_id,
+        parent_id,
+        is_container,
         achievement_id,
         lower(clean(recipient.identity)) as recipient_identity,
         coalesce(recipient.salt, '') as recipient_salt,
@@ -597,23 +618,106 @@ events as (
     group by all
 ),
 
-salts as (
-    select distinct recipient_salt from typed where is_hashed
+-- salted identities: sha256(email || salt) recomputed in passes like int_credentials__recipient_hashes,
+-- each only for the (salt, identity) pairs no earlier pass matched: pass 1 hashes each pair with the
+-- emails of users enrolled in a course its credential certifies and of the plain-email recipients of
+-- the same CLR; pass 2 with the users of the accounts owning the courses of its credential's
+-- collections; passes 1 and 2 only for salts of a single pair (CLR containers counted); pass 3 per
+-- salt with every email
+hashed as (
+    select award_id, parent_id, achievement_id, recipient_salt, recipient_identity
+    from typed
+    where not is_container and is_hashed and recipient_identity like 'sha256$%'
+),
+
+pairs_0 as (
+    select distinct recipient_salt, recipient_identity from hashed
+),
+
+single_pair_salts as (
+    select recipient_salt from typed
+    where is_hashed and recipient_identity like 'sha256$%'
+    group by recipient_salt having count(distinct recipient_identity) = 1
+),
+
+user_emails as (
+    select distinct email from users where email is not null
+),
+
+candidates_1 as (
+    select p.recipient_salt, p.recipient_identity, u.email
+    from (select distinct hashed.recipient_salt, hashed.recipient_identity, m.course_id
+          from hashed semi join single_pair_salts using (recipient_salt)
+          inner join collection_members as m on hashed.achievement_id = m.achievement_id
+          where m.course_id is not null) as p
+    inner join (select distinct e.course_id, users.email from enrollments as e
+                inner join users on e.learner_id = users.learner_id where users.email is not null) as u
+        on p.course_id = u.course_id
+    union all
+    select distinct hashed.recipient_salt, hashed.recipient_identity, same_document.recipient_identity
+    from hashed semi join single_pair_salts using (recipient_salt)
+    inner join typed as same_document
+        on coalesce(hashed.parent_id, hashed.award_id) = coalesce(same_document.parent_id, same_document.award_id)
+    where same_document.recipient_identity in (select email from user_emails)
+),
+
+-- the hash inside the aggregate: never a join condition
+found_1 as (
+    select * from (
+        select recipient_salt, recipient_identity,
+               min(case when sha256(concat(email, recipient_salt)) = substr(recipient_identity, 8) then email end)
+                   as matched_email
+        from candidates_1 group by all
+    ) where matched_email is not null
+),
+
+candidates_2 as (
+    select p.recipient_salt, p.recipient_identity, a.email
+    from (select distinct hashed.recipient_salt, hashed.recipient_identity, c.account_id
+          from hashed semi join single_pair_salts using (recipient_salt)
+          anti join found_1 using (recipient_salt, recipient_identity)
+          inner join collection_members as m on hashed.achievement_id = m.achievement_id
+          inner join collection_members as pathway on m.collection_id = pathway.collection_id
+          inner join courses as c on pathway.course_id = c.course_id
+          where c.account_id is not null) as p
+    inner join (select distinct account_id, email from users where email is not null and account_id is not null) as a
+        on p.account_id = a.account_id
+),
+
+found_2 as (
+    select * from (
+        select recipient_salt, recipient_identity,
+               min(case when sha256(concat(email, recipient_salt)) = substr(recipient_identity, 8) then email end)
+                   as matched_email
+        from candidates_2 group by all
+    ) where matched_email is not null
+),
+
+pairs_2 as (
+    select * from pairs_0
+    anti join found_1 using (recipient_salt, recipient_identity)
+    anti join found_2 using (recipient_salt, recipient_identity)
+),
+
+found_3 as (
+    select pairs_2.recipient_salt, pairs_2.recipient_identity, min(d.email) as matched_email
+    from pairs_2
+    inner join (select salts.recipient_salt, user_emails.email,
+                       sha256(concat(user_emails.email, salts.recipient_salt)) as digest
+                from (select distinct recipient_salt from pairs_2) as salts cross join user_emails) as d
+        on pairs_2.recipient_salt = d.recipient_salt and substr(pairs_2.recipient_identity, 8) = d.digest
+    group by all
 ),
 
 matches as (
     select typed.award_id, users.user_id, users.learner_id, users.account_id
     from typed inner join users on not typed.is_hashed and typed.recipient_identity = users.email
     union all
-    select typed.award_id, h.user_id, h.learner_id, h.account_id
-    from typed
-    inner join (
-        select users.user_id, users.learner_id, users.account_id, salts.recipient_salt,
-               sha256(concat(users.email, salts.recipient_salt)) as hashed_hex
-        from users cross join salts
-        where users.email is not null
-    ) as h on typed.is_hashed and typed.recipient_identity like 'sha256$%'
-        and typed.recipient_salt = h.recipient_salt and substr(typed.recipient_identity, 8) = h.hashed_hex
+    select hashed.award_id, users.user_id, users.learner_id, users.account_id
+    from hashed
+    inner join (select * from found_1 union all select * from found_2 union all select * from found_3) as found
+        using (recipient_salt, recipient_identity)
+    inner join users on found.matched_email = users.email
 ),
 
 best as (
@@ -642,17 +746,8 @@ select
     end as status
 from typed
 left join best on typed.award_id = best.award_id
-left join events on typed.award_id = events.award_id;
-
-create temp table collection_members as
-select
-    clean(collection_id) as collection_id,
-    try_cast(trim(position) as integer) as position,
-    clean(achievement_id) as achievement_id,
-    clean(course_id) as course_id
-from read_csv(getvariable('landing') || '/credentials/collections.csv', header = true, all_varchar = true,
-              ignore_errors = true)
-where clean(collection_id) is not null and clean(achievement_id) is not null;
+left join events on typed.award_id = events.award_id
+where not typed.is_container;
 
 -- ---------------------------------------------------------------------------- fct_credential_transitions
 create table fct_credential_transitions as
