@@ -15,6 +15,8 @@ written to the home.
   rows) the query evaluates, CTE re-evaluations included. Slow; not timed.
 - otherwise the query runs ``--repeat`` times with DuckDB's own sha256 and the wall times
   are printed.
+- ``--passes``: the pairs matched and the digest rows of each pass of the current model
+  (its final SELECT replaced by counts of its CTEs; hashes as much as a run).
 - ``--save FILE``: write (recipient_salt, recipient_identity, matched_email) as Parquet, so
   two versions' matches can be compared.
 
@@ -91,11 +93,32 @@ def count_digests(con, sql: str) -> tuple[int, int, int]:
     return calls["rows"], matched, rows
 
 
+PASS_COUNTS = """
+select 'pairs to check' as k, count(*) as n from pending_0
+union all select 'pairs of a single-pair salt', count(*) from narrow_0
+union all select 'pass 1 digest rows', count(*) from candidates_1
+union all select 'pass 1 matched', count(*) from found_1
+union all select 'pass 2 digest rows', count(*) from candidates_2
+union all select 'pass 2 matched', count(*) from found_2
+union all select 'pass 3 pairs', count(*) from pending_2
+union all select 'pass 3 salts', count(distinct recipient_salt) from pending_2
+union all select 'pass 3 digest rows', count(*) from digests_3
+union all select 'pass 3 matched', count(*) from found_3
+"""
+
+
+def pass_counts(con, sql: str) -> dict[str, int]:
+    """Per pass of the model's SQL: pairs matched and digest rows (its CTEs counted)."""
+    head = sql[:sql.rindex("\nselect\n    to_check.recipient_salt")]
+    return dict(con.execute(head + PASS_COUNTS).fetchall())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument("--sql", type=Path, help="compiled SQL of the model (default: compile the current one)")
     ap.add_argument("--count", action="store_true", help="count the sha256 computations (slow, not timed)")
+    ap.add_argument("--passes", action="store_true", help="per pass: pairs matched and digest rows")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("SKILLPATH_THREADS", "2")))
     ap.add_argument("--memory-limit", default=os.environ.get("SKILLPATH_MEMORY_LIMIT", "3GB"))
@@ -117,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         "select count(distinct email) from staging.stg_lms__users where email is not null").fetchall()[0]
     out["emails_x_salts"] = out["salts"] * out["emails"]
 
-    if args.count:
+    if args.passes:
+        out["passes"] = pass_counts(con, sql)
+    elif args.count:
         t0 = time.perf_counter()
         out["digest_rows"], out["matched"], out["rows"] = count_digests(con, sql)
         out["counted_seconds"] = round(time.perf_counter() - t0, 2)
