@@ -336,7 +336,6 @@ def _ingest_report() -> None:
     s = settings()
     if not s.raw_db.exists():
         return
-
     from skillpath.ingest.runner import format_summary, summarize
 
     con = connect_duckdb(s.raw_db, read_only=True)
@@ -352,7 +351,6 @@ def _marts_report() -> None:
     s = settings()
     if not s.warehouse_db.exists():
         return
-
     con = connect_duckdb(s.warehouse_db, read_only=True)
     try:
         tables = con.execute(
