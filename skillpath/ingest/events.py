@@ -31,10 +31,9 @@ from skillpath.ingest.xapi import (
     Rejected,
     canonical_sha256,
     check_timestamp,
-    gc_paused,
+    load_parsed_records,
     parse_json_record,
     parse_timestamp,
-    timestamp_window,
 )
 
 SOURCE = "credential_events"
@@ -115,20 +114,8 @@ def _body(con: duckdb.DuckDBPyConnection):
             quarantine_whole_file(load, path, "unknown_file",
                                   "credential_events/ takes *.ndjson, *.jsonl (optionally .gz)")
             return
-        writer = BatchWriter(con, load, "credential_events", "event_id", _SCHEMA, "event")
-        with gc_paused(), timestamp_window():
-            for record_no, raw in _records(load, path):
-                load.read += 1
-                try:
-                    row = parse_event(record_no, raw)
-                except Rejected as rej:
-                    load.quarantine(record_no, rej.reason, rej.detail, raw)
-                    continue
-                except Exception as exc:  # noqa: BLE001 - one record never stops a load
-                    load.quarantine(record_no, "ingest_error", f"{type(exc).__name__}: {exc}", raw)
-                    continue
-                writer.add(row)
-            writer.close()
+        load_parsed_records(con, load, _records(load, path), parse_event,
+                            BatchWriter(con, load, "credential_events", "event_id", _SCHEMA, "event"))
     return body
 
 

@@ -593,12 +593,20 @@ def load_xapi_records(con: duckdb.DuckDBPyConnection, records: Iterable[tuple[in
     Every record read is counted in exactly one of ``load.loaded``, ``load.duplicate``
     or the quarantine.
     """
-    writer = BatchWriter(con, load, "xapi_statements", "statement_id", _SCHEMA, "statement")
+    load_parsed_records(con, load, records, parse_statement,
+                        BatchWriter(con, load, "xapi_statements", "statement_id", _SCHEMA, "statement"))
+
+
+def load_parsed_records(con: duckdb.DuckDBPyConnection, load: RawLoad, records: Iterable[tuple[int, bytes]],
+                        parse, writer: BatchWriter) -> None:
+    """Parse each ``(record_no, raw bytes)`` with ``parse`` and write its row with ``writer``; a
+    record ``parse`` rejects (or that raises) is quarantined with its reason. Every record read
+    ends up loaded, a duplicate or quarantined (statements and credential events alike)."""
     with gc_paused(), timestamp_window():
         for record_no, raw in records:
             load.read += 1
             try:
-                row = parse_statement(record_no, raw)
+                row = parse(record_no, raw)
             except Rejected as rej:
                 load.quarantine(record_no, rej.reason, rej.detail, raw)
                 continue
