@@ -53,6 +53,8 @@ class Settings:
     schedule_cron: str = "0 2 * * *"
     schedule_timezone: str = "UTC"
     log_level: str = "INFO"
+    #: raw records older than this many days are dropped on each run (None: kept for ever)
+    retention_days: int | None = None
 
     def with_home(self, home: Path, landing_dir: Path | None = None) -> Settings:
         """These settings for another home (and landing zone, default ``home/landing``)."""
@@ -143,6 +145,7 @@ def settings() -> Settings:
         schedule_cron=_env("SKILLPATH_SCHEDULE_CRON", "0 2 * * *"),
         schedule_timezone=_env("SKILLPATH_SCHEDULE_TIMEZONE", "UTC"),
         log_level=_env("SKILLPATH_LOG_LEVEL", "INFO"),
+        retention_days=_number("SKILLPATH_RETENTION_DAYS", int, 1, None),
     )
 
 
