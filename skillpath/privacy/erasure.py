@@ -291,9 +291,7 @@ def _rewrite(path: Path, pattern: re.Pattern) -> tuple[str, int] | None:
     if new is None or not new.strip():
         path.unlink()
         return "removed", dropped
-    tmp = path.with_name(f".{path.name}.erasure")
-    tmp.write_bytes(gzip.compress(new, mtime=0) if zipped else new)
-    os.replace(tmp, path)
+    _replace_file(path, gzip.compress(new, mtime=0) if zipped else new)
     return "rewritten", dropped
 
 
@@ -345,10 +343,15 @@ def scrub_text_file(path: Path, tokens: list[str]) -> bool:
         new = new.replace(t.encode(), ERASED.encode())
     if new == data:
         return False
-    tmp = path.with_name(f".{path.name}.erasure")
-    tmp.write_bytes(new)
-    os.replace(tmp, path)
+    _replace_file(path, new)
     return True
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a file beside ``path`` and rename it over ``path`` (never half a file)."""
+    tmp = path.with_name(f".{path.name}.erasure")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def scrub_csv(path: Path, tokens: list[str]) -> bool:
@@ -358,9 +361,7 @@ def scrub_csv(path: Path, tokens: list[str]) -> bool:
     new, dropped = _filter_lines(data, pattern)
     if not dropped:
         return False
-    tmp = path.with_name(f".{path.name}.erasure")
-    tmp.write_bytes(new)
-    os.replace(tmp, path)
+    _replace_file(path, new)
     return True
 
 
@@ -537,6 +538,7 @@ def erase(s: Settings, ident: Identity, *, requested_by: str, reason: str | None
     if s.postgres_url:
         detail["postgres_roles_dropped"] = drop_postgres_roles(s.postgres_url, ident.user_ids)
     detail["files_scrubbed"] = scrub_home_files(s, tokens)
+    detail["dagster_postgres_values"] = scrub_dagster_postgres(s.dagster_home, tokens)
     con = connect_raw(s.raw_db, settings=s)
     try:
         con.execute("update raw.erasure_log set finished_at = ?, detail = ? where erasure_id = ?",
@@ -568,6 +570,34 @@ def drop_postgres_roles(postgres_url: str, user_ids: set[str]) -> int:
                 pg.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
                 dropped += 1
     return dropped
+
+
+def scrub_dagster_postgres(dagster_home: Path, tokens: list[str]) -> int:
+    """Dagster's storage in PostgreSQL (deploy/dagster.postgres.yaml): every identifier in any text
+    column of its tables (event log, runs, tags, schedules) replaced by ``[erased]``. A SQLite
+    instance under the home is scrubbed as a file instead (:func:`scrub_home_files`)."""
+    config = Path(dagster_home) / "dagster.yaml"
+    if not tokens or not config.exists() or "postgres" not in config.read_text():
+        return 0
+    import dagster as dg
+    import psycopg
+    from psycopg import sql
+
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        urls = {getattr(st, "postgres_url", None)
+                for st in (instance.run_storage, instance.event_log_storage, instance.schedule_storage)}
+    changed = 0
+    for url in sorted(u for u in urls if u):
+        with psycopg.connect(re.sub(r"^postgresql\+\w+://", "postgresql://", url), autocommit=True) as pg:
+            columns = pg.execute("select table_name, column_name from information_schema.columns "
+                                 "where table_schema = current_schema() "
+                                 "and data_type in ('text', 'character varying')").fetchall()
+            for table, column in columns:
+                col = sql.Identifier(column)
+                for tok in tokens:
+                    changed += pg.execute(sql.SQL("update {} set {} = replace({}, %s, %s) where strpos({}, %s) > 0")
+                                          .format(sql.Identifier(table), col, col, col), [tok, ERASED, tok]).rowcount
+    return changed
 
 
 def _rewrite_report(s: Settings) -> None:

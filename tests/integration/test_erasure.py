@@ -346,3 +346,31 @@ def test_erasing_again_changes_nothing(world) -> None:
     assert again.returncode == 0, again.stdout + again.stderr
     assert "0 raw rows removed" in again.stderr + again.stdout
     assert manifest_totals(home) == before
+
+
+def test_retention_drops_old_statements_and_events_from_raw_and_marts(world) -> None:
+    """SKILLPATH_RETENTION_DAYS (the last test: it changes the home): statements and credential
+    events older than the window leave the raw layer and, by a full rebuild, the marts."""
+    home = world["home"]
+    cutoff = "2024-09-13"  # as of 2026-01-06, 480 days: the first two months of the world
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    old_statements = con.execute("select count(*) from raw.xapi_statements where statement_timestamp < ?",
+                                 [cutoff]).fetchone()[0]
+    old_events = con.execute("select count(*) from raw.credential_events where occurred_at < ?", [cutoff]).fetchone()[0]
+    con.close()
+    assert old_statements > 0 and old_events > 0
+    before = manifest_totals(home)
+    kept = run(home, SKILLPATH_RETENTION_DAYS="480", **world["env"])
+    assert kept.returncode == 0, kept.stdout + kept.stderr
+    after = manifest_totals(home)
+    assert after["xapi_file"][4] - before["xapi_file"][4] == old_statements
+    assert after["credential_events"][4] - before["credential_events"][4] == old_events
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(*) from marts.fct_attempts where started_at < ?", [cutoff]).fetchone()[0] == 0
+        assert con.execute("select count(*) from marts.fct_attempts").fetchone()[0] > 0
+        assert con.execute("select count(*) from marts.fct_credential_events where occurred_at < ?",
+                           [cutoff]).fetchone()[0] == 0
+    finally:
+        con.close()
+    assert not (home / ".rebuild_required").exists()

@@ -393,3 +393,29 @@ def test_an_lrs_without_any_lms_roster_loads_every_statement(ralph_lrs, home, mo
         assert all(row["balanced"] for row in reconciliation(con))
     finally:
         con.close()
+
+
+def test_an_erased_learners_statements_sent_again_by_the_lrs_are_dropped_as_erased(ralph_lrs, lake, monkeypatch):
+    """Erasure (docs/privacy.md): the LRS still holds the learner's statements; the extraction drops
+    them, by every identifier form (account, mbox, mbox_sha1sum), and counts them as erased."""
+    from skillpath.ingest.runner import ingest_source, summarize
+    from skillpath.privacy.erasure import _erase_raw, resolve, seed_identity
+
+    key = "lrs-erasure-key"
+    monkeypatch.setenv("SKILLPATH_PSEUDONYM_KEY", key)
+    uid, _email = users()[1]
+    lake.begin()
+    _erase_raw(lake, resolve(lake, seed_identity(uid), key), key, "e-lrs")
+    lake.commit()
+    posted = batch(90, utcnow())
+    post_statements(ralph_lrs, posted)
+    theirs = [s for i, s in enumerate(posted) if i % N_USERS == 1]  # actor(i) is users()[i % N_USERS]
+    assert {next(iter(k for k in s["actor"] if k != "objectType")) for s in theirs} == {
+        "account", "mbox", "mbox_sha1sum"}
+    configure(monkeypatch, ralph_lrs.url, ralph_lrs.username, ralph_lrs.password)
+    ingest_source(lake, "xapi_lrs", settings())
+    (lrs,) = [r for r in summarize(lake)["sources"] if r["source"] == "xapi_lrs"]
+    assert (lrs["records_read"], lrs["records_loaded"], lrs["records_erased"]) == (90, 90 - len(theirs), len(theirs))
+    assert lrs["balanced"]
+    loaded = set(statement_ids(lake))
+    assert loaded == {s["id"] for s in posted} - {s["id"] for s in theirs}

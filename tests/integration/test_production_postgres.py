@@ -72,3 +72,35 @@ def test_a_run_publishes_the_marts_to_postgres(pg, published_home, tmp_path):
     duck.close()
     assert set(marts) <= published and "learner_directory" in published
     assert pg_rows == duck_rows > 0
+
+
+def test_erasure_scrubs_the_dagster_event_log_in_postgres(pg, tmp_path, monkeypatch):
+    """docs/privacy.md: with Dagster's storage in PostgreSQL, an erased person's identifiers
+    leave its event log too (a SQLite instance under the home is scrubbed as a file)."""
+    from skillpath.privacy.erasure import scrub_dagster_postgres
+
+    _create_db(pg, "dagster_erasure")
+    for key, value in {"DAGSTER_PG_HOST": pg.host, "DAGSTER_PG_PORT": str(pg.port),
+                       "DAGSTER_PG_USERNAME": pg.superuser, "DAGSTER_PG_PASSWORD": pg.password,
+                       "DAGSTER_PG_DB": "dagster_erasure"}.items():
+        monkeypatch.setenv(key, value)
+    shutil.copy(REPO_ROOT / "deploy" / "dagster.postgres.yaml", tmp_path / "dagster.yaml")
+
+    @dg.asset
+    def noisy(context) -> int:
+        context.log.info("quarantined a statement of ada.gone@example.org (u-erased-7)")
+        context.log.info("loaded a statement of bob.kept@example.org")
+        return 1
+
+    job = dg.Definitions(assets=[noisy]).resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert job.execute_in_process(instance=instance).success
+
+    def count(text: str) -> int:
+        with psycopg.connect(pg.url("dagster_erasure")) as con:
+            return con.execute("select count(*) from event_logs where strpos(event, %s) > 0", [text]).fetchone()[0]
+
+    assert count("ada.gone@example.org") == 1 and count("u-erased-7") == 1
+    assert scrub_dagster_postgres(tmp_path, ["ada.gone@example.org", "u-erased-7"]) >= 1
+    assert (count("ada.gone@example.org"), count("u-erased-7"), count("bob.kept@example.org")) == (0, 0, 1)
+    assert count("[erased]") == 1
