@@ -6,7 +6,8 @@
         on_schema_change='fail'
     )
 }}
-{#- One row per issued credential. Incremental: a run recomputes the awards whose
+{#- One row per issued credential, every recipient (the aggregates read it; the published,
+    consent-filtered copy is fct_credential_awards). Incremental: a run recomputes the awards whose
     inputs changed since the last run (changed_at later than the newest one already
     here, minus var credential_lookback_days for late arrivals) and the awards whose
     status differs as of the new run date; every recomputed row is built from the

@@ -6,7 +6,9 @@
         on_schema_change='fail'
     )
 }}
-{#- One row per credential lifecycle event (a re-delivered event_id counts once).
+{#- One row per credential lifecycle event (a re-delivered event_id counts once), every
+    recipient (the aggregates read it; the published, consent-filtered copy is
+    fct_credential_events).
     The verifier's organisation shows only when it consented on all its events;
     otherwise only industry, country and region. Events whose credential_id matches
     no award are kept (has_award = false; credential and recipient null).

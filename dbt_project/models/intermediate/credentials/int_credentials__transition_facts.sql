@@ -7,7 +7,8 @@
         pre_hook="{{ credential_transitions_delete_changed_learners() }}"
     )
 }}
-{#- One row per learner and credential earned within a collection, in the order
+{#- Every learner (the aggregates read it; the published, consent-filtered copy is
+    fct_credential_transitions). One row per learner and credential earned within a collection, in the order
     the learner earned them: by issue time, ties by collection position (then
     achievement_id). A learner's credential counts once (the first unrevoked
     award of it); revoked awards never count, expired ones do.
@@ -15,7 +16,7 @@
       next_achievement_id      null: the learner stopped (so far)
       days_since_previous / days_to_next  calendar days between issue dates
     Incremental: the rows of every learner with a changed award (see
-    fct_credential_awards) are deleted by the pre-hook and rebuilt from the
+    int_credentials__award_facts) are deleted by the pre-hook and rebuilt from the
     learner's whole history. -#}
 with awards as (
     select * from {{ ref('int_credentials__awards') }}
