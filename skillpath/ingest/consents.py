@@ -51,7 +51,7 @@ OPTIONAL_COLUMNS = ("subject_type", "source")
 #: longest subject / scope / source kept (a longer value is invalid, not truncated)
 MAX_TEXT = 1000
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+_EMAIL = re.compile(r"[^@\s:/]+@[^@\s:/]+")
 _HASHED = re.compile(r"(sha256|md5)\$([0-9a-f]*)", re.IGNORECASE)
 _HEX_LENGTH = {"sha256": 64, "md5": 32}
 _IDENTIFIER_SCHEMES = ("did:", "urn:", "http://", "https://")
@@ -91,15 +91,15 @@ def _email(value: str) -> str | None:
 
 
 def infer_subject_type(subject: str) -> str:
-    """The subject type of a record that names none (docs/privacy.md): an email when it has
-    ``mailto:`` or an ``@``, a recipient identity when it is a hashed identity or a DID / URN /
-    URL, else an LMS user id."""
+    """The subject type of a record that names none (docs/privacy.md): an email when it starts
+    with ``mailto:``, a recipient identity when it is a hashed identity or a DID / URN / URL, an
+    email when it contains an ``@``, else an LMS user id."""
     lowered = subject.lower()
-    if lowered.startswith("mailto:") or "@" in subject:
+    if lowered.startswith("mailto:"):
         return "email"
     if _HASHED.match(subject) or lowered.startswith(_IDENTIFIER_SCHEMES):
         return "recipient_identity"
-    return "user_id"
+    return "email" if "@" in subject else "user_id"
 
 
 def normalise_subject(subject_type: str, subject: str) -> tuple[str, str]:

@@ -79,6 +79,7 @@ def test_inference():
     assert infer_subject_type("sha256$abc") == "recipient_identity"
     assert infer_subject_type("did:key:z6Mk") == "recipient_identity"
     assert infer_subject_type("https://example.org/people/1") == "recipient_identity"
+    assert infer_subject_type("https://example.org/@ann") == "recipient_identity"
 
 
 def test_hostile_rows_are_quarantined_with_reasons_and_reconcile(lake):
