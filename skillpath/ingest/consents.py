@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from skillpath.ingest._csv import csv_records, parse_csv_row
+from skillpath.ingest._csv import csv_header, csv_records, parse_csv_row
 from skillpath.ingest.landing import (
     READ_ERRORS,
     Progress,
@@ -208,14 +208,10 @@ def _load_csv(con: duckdb.DuckDBPyConnection, load: RawLoad, path: Path, writer:
         quarantine_unreadable(load, path, 1, exc)
         return
     records = csv_records(data)
-    header_line = next(records, None)
-    if header_line is None:
+    header = csv_header(records)
+    if header is None:
         return
-    try:
-        header = [h.strip().lower() for h in parse_csv_row(header_line[1])]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        header = [f"<unreadable header: {exc}>"]
-    load_parsed_records(con, load, records, _csv_parser(header), writer)
+    load_parsed_records(con, load, records, _csv_parser([h.lower() for h in header]), writer)
 
 
 def _body(con: duckdb.DuckDBPyConnection):
