@@ -16,6 +16,7 @@ SLOW_FIRST = (
     "integration/test_pipeline.py",
     "integration/test_learner_marts.py",
     "integration/test_credential_marts.py",
+    "integration/test_consent.py",
     "integration/test_incremental.py",
     "integration/test_report.py",
     "integration/test_hostile_marts.py",
