@@ -57,6 +57,8 @@ class Settings:
     #: detail: "required" (opt-in, the default) or "assumed" (a deployment that collects no
     #: consent); docs/privacy.md "Consent"
     consent_default: str = "required"
+    #: raw records older than this many days are dropped on each run (None: kept for ever)
+    retention_days: int | None = None
 
     def with_home(self, home: Path, landing_dir: Path | None = None) -> Settings:
         """These settings for another home (and landing zone, default ``home/landing``)."""
@@ -149,6 +151,7 @@ def settings() -> Settings:
         schedule_timezone=_env("SKILLPATH_SCHEDULE_TIMEZONE", "UTC"),
         log_level=_env("SKILLPATH_LOG_LEVEL", "INFO"),
         consent_default=_choice("SKILLPATH_CONSENT_DEFAULT", CONSENT_DEFAULTS),
+        retention_days=_number("SKILLPATH_RETENTION_DAYS", int, 1, None),
     )
 
 

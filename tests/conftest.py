@@ -14,6 +14,7 @@ SLOW_FIRST = (
     "integration/test_kill.py",
     "integration/test_gate_rules.py",
     "integration/test_pipeline.py",
+    "integration/test_erasure.py",
     "integration/test_learner_marts.py",
     "integration/test_credential_marts.py",
     "integration/test_consent.py",

@@ -473,6 +473,46 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Forget one person everywhere in the home (skillpath/privacy/erasure.py, docs/privacy.md)."""
+    import getpass
+
+    from skillpath.privacy.erasure import erase, seed_identity
+
+    s = settings()
+    s.require_pseudonym_key()
+    _writable_home(s.home)
+    ident = seed_identity(args.user_id, email=args.email, mbox=args.mbox, mbox_sha1sum=args.mbox_sha1sum,
+                          account=args.account, openid=args.openid)
+    requested_by = args.requested_by or os.environ.get("USER") or getpass.getuser()
+    debug = getattr(args, "debug", False)
+    stderr = sys.stderr
+    if not debug:
+        sys.stderr = _HideStackTraces(stderr)
+    try:
+        with _single_writer(s.home):  # the pipeline's lock: never while a run writes
+            record = erase(s, ident, requested_by=requested_by, reason=args.reason,
+                           run_pipeline=lambda: run_pipeline())
+    finally:
+        if not debug:
+            sys.stderr.flush()
+            sys.stderr = stderr
+    detail = json.loads(record["detail"] or "{}")
+    rows = json.loads(record["rows_removed"] or "{}")
+    _say(f"erasure {record['erasure_id']}: {sum(rows.values()):,} raw rows removed "
+         f"({', '.join(f'{t} {n:,}' for t, n in sorted(rows.items())) or 'none'}), "
+         f"{record['files_rewritten']} landing files rewritten")
+    rebuild = detail.get("rebuild")
+    if rebuild:
+        _say("warehouse rebuilt and published" if rebuild.get("published")
+             else f"warehouse NOT republished ({rebuild.get('reason')}); every kept version was scrubbed")
+    _say(f"published versions scrubbed: {len(detail.get('versions', {}))}; other files scrubbed: "
+         f"{detail.get('files_scrubbed', 0)}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=2, default=str))
+    return 0 if not rebuild or rebuild.get("published") else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from skillpath_dev.bench.pipeline_bench import main as bench_main
 
@@ -533,6 +573,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", help="output file (default $SKILLPATH_HOME/report.html)")
     rp.set_defaults(func=cmd_report)
 
+    er = sub.add_parser("erase", help="forget one person in every layer and file of the home",
+                        description="Remove a learner (by LMS user id, email or xAPI actor identifier) from the "
+                                    "raw layer, the landing files, every mart and published version, PostgreSQL, "
+                                    "exports, the report and the logs, and drop their later deliveries "
+                                    "(docs/privacy.md). Takes the run lock.")
+    er.add_argument("user_id", nargs="?", help="the LMS user id")
+    er.add_argument("--email", help="an email address of the person")
+    er.add_argument("--mbox", help="an xAPI mbox (mailto:...)")
+    er.add_argument("--mbox-sha1sum", help="an xAPI mbox_sha1sum")
+    er.add_argument("--account", help="an xAPI account as HOMEPAGE|NAME")
+    er.add_argument("--openid", help="an xAPI openid")
+    er.add_argument("--reason", help="why (kept in the audit log: no personal data, please)")
+    er.add_argument("--requested-by", help="who asked (default: the operating-system user)")
+    er.add_argument("--json", help="also write the audit record to this file")
+    er.set_defaults(func=cmd_erase)
+
     b = sub.add_parser("bench", help="benchmark the pipeline against a hand-written DuckDB floor",
                        description="Generate N statements, time a full and an incremental run and the "
                                    "single-process DuckDB floor; write docs/benchmarks.md.")
@@ -554,11 +610,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types that describe a user's mistake, not a bug: reported in one line."""
+    from skillpath.privacy.erasure import ErasureError
     from skillpath.publish.duckdb_publish import PublishError
     from skillpath.publish.exports import ExportError
     from skillpath.report import ReportError
 
-    return ConfigError, UserError, ExportError, PublishError, ReportError
+    return ConfigError, UserError, ExportError, PublishError, ReportError, ErasureError
 
 
 def main(argv: list[str] | None = None) -> int:

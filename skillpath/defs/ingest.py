@@ -137,7 +137,7 @@ def raw_ingest_summary(context: dg.AssetExecutionContext, skillpath: SkillpathRe
         ),
     }
     for row in rec:
-        for k in LOAD_COUNTS:
+        for k in (*LOAD_COUNTS, "records_erased"):
             md[f"{row['source']}.{k}"] = int(row[k])
     yield from _results(SUMMARY_TABLES, md)
 
@@ -152,7 +152,7 @@ def _table(rows: list[dict]) -> str:
 
 
 @dg.asset_check(asset=_key("load_manifest"), blocking=True,
-                description="read = loaded + quarantined + duplicates for every source (nothing lost)")
+                description="read = loaded + quarantined + duplicates + erased for every source (nothing lost)")
 def ingestion_reconciled(skillpath: SkillpathResource) -> dg.AssetCheckResult:
     from skillpath.ingest.runner import summarize
 

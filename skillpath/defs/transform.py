@@ -9,6 +9,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from skillpath.defs.resources import SkillpathResource
+from skillpath.privacy import REBUILD_MARKER
 from skillpath.transform import dbt_env, dbt_project, ensure_manifest
 
 
@@ -54,7 +55,10 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     # dbt unit tests check the models' logic on fixed rows: they run in the test suite
     # (tests/integration), not in every production build
     args = ["build", "--exclude-resource-type", "unit_test"]
-    if config.full_refresh:
+    # an erasure or the retention deleted raw rows: incremental models must forget them too
+    marker = s.home / REBUILD_MARKER
+    rebuild = marker.exists()
+    if config.full_refresh or rebuild:
         args.append("--full-refresh")
     if s.as_of_date:
         args += ["--vars", json.dumps({"as_of_date": s.as_of_date.isoformat()})]
@@ -62,6 +66,8 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     # variables (absolute home, resolved key, limits) are set for the build and restored after it
     with dbt_env(s):
         yield from dbt.cli(args, context=context, target_path=s.home / "dbt_target").stream()
+    if rebuild:
+        marker.unlink(missing_ok=True)
 
 
 def mart_keys() -> list[dg.AssetKey]:

@@ -57,10 +57,13 @@ LANDING_FOLDERS = tuple(s.folder for s in SOURCES if s.folder)
 
 #: what every load writes besides its records, and the LRS extraction state
 SUMMARY_TABLES = ("load_manifest", "quarantine")
-STATE_TABLES = ("lrs_cursor",)
-#: raw tables only ingestion reads back (the LRS cursor, status checks reused by later loads);
-#: every other table is a dbt source (dbt_project/models/staging/_raw__sources.yml)
-INGESTION_ONLY_TABLES = ("lrs_cursor", "credential_status_checks")
+#: erasure (skillpath/privacy/erasure.py): the keyed hashes of erased identities, the audit log
+#: and how far ingestion has checked new rows against the list
+ERASURE_TABLES = ("erased_identities", "erasure_log", "erasure_checks")
+STATE_TABLES = ("lrs_cursor", *ERASURE_TABLES)
+#: raw tables only ingestion reads back (the LRS cursor, status checks reused by later loads,
+#: the erasure tables); every other table is a dbt source (dbt_project/models/staging/_raw__sources.yml)
+INGESTION_ONLY_TABLES = ("lrs_cursor", "credential_status_checks", *ERASURE_TABLES)
 
 #: LMS CSV exports: file name -> (raw table, contract columns in table order, key columns)
 LMS_FILES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
@@ -100,8 +103,11 @@ create table if not exists raw.load_manifest (
     records_loaded bigint not null default 0,
     records_quarantined bigint not null default 0,
     records_duplicate bigint not null default 0,
-    detail varchar                       -- JSON: e.g. {{"duplicate_of": "<load_id>"}}
+    detail varchar,                      -- JSON: e.g. {{"duplicate_of": "<load_id>"}}
+    records_erased bigint default 0      -- records removed later by erasure or retention, or dropped
+                                         -- at ingestion as belonging to an erased person
 );
+alter table raw.load_manifest add column if not exists records_erased bigint default 0;
 
 -- every record that could not be loaded, with the reason; raw bytes kept
 create table if not exists raw.quarantine (
@@ -305,6 +311,34 @@ create table if not exists raw.lrs_cursor (
 alter table raw.lrs_cursor add column if not exists full_scan_started_at timestamp;
 alter table raw.lrs_cursor add column if not exists full_scan_finished_at timestamp;
 alter table raw.lrs_cursor add column if not exists full_scan_requested_at timestamp;
+
+-- erasure (docs/privacy.md): the erased identities as keyed hashes only,
+-- sha256(SKILLPATH_PSEUDONYM_KEY || '|' || kind || '|' || value); never the identifiers themselves
+create table if not exists raw.erased_identities (
+    digest varchar primary key,
+    kind varchar not null,              -- user | account | mbox_sha1sum | openid | award | recipient |
+                                        -- recipient_hash
+    erasure_id varchar not null,
+    erased_at timestamp not null
+);
+-- one row per erasure or retention pass: what was removed, without personal data
+create table if not exists raw.erasure_log (
+    erasure_id varchar primary key,
+    kind varchar not null,              -- erasure | retention
+    started_at timestamp not null,
+    finished_at timestamp,
+    subject_digest varchar,             -- keyed hash of the identifier asked for (erasure)
+    requested_by varchar,
+    reason varchar,
+    rows_removed varchar,               -- JSON: raw table -> rows
+    files_rewritten bigint,
+    detail varchar                      -- JSON: published versions, exports, logs scrubbed; the rebuild
+);
+-- per source: rows loaded up to this time have been checked against raw.erased_identities
+create table if not exists raw.erasure_checks (
+    source varchar primary key,
+    checked_through timestamp not null
+);
 """
 
 

@@ -250,7 +250,7 @@ def insert_manifest_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple]) -> N
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """Per source: files/pages, read, loaded, quarantined, duplicates and whether they balance.
+    """Per source: files/pages, read, loaded, quarantined, duplicates, erased and whether they balance.
 
     Quarantine rows are counted from raw.quarantine itself (not from the manifest) and
     loaded rows from the raw tables, so a lost record shows up as an imbalance.
@@ -264,7 +264,8 @@ def reconciliation(con: duckdb.DuckDBPyConnection) -> list[dict]:
                    coalesce(sum(records_read), 0) as records_read,
                    coalesce(sum(records_loaded), 0) as records_loaded,
                    coalesce(sum(records_quarantined), 0) as records_quarantined,
-                   coalesce(sum(records_duplicate), 0) as records_duplicate
+                   coalesce(sum(records_duplicate), 0) as records_duplicate,
+                   coalesce(sum(records_erased), 0) as records_erased
             from raw.load_manifest group by source
         ), q as (
             select source, count(*) as quarantine_rows from raw.quarantine group by source
@@ -279,6 +280,7 @@ def reconciliation(con: duckdb.DuckDBPyConnection) -> list[dict]:
         d = dict(zip(cols, r, strict=True))
         d["balanced"] = (
             d["records_read"] == d["records_loaded"] + d["records_quarantined"] + d["records_duplicate"]
+            + d["records_erased"]
             and d["records_quarantined"] == d["quarantine_rows"]
         )
         out.append(d)

@@ -26,6 +26,18 @@ def ingest_source(con: duckdb.DuckDBPyConnection, name: str, settings: Settings,
     Landing sources return one dict per file (status, counts, ``error`` for a file
     quarantined whole); the LRS returns its totals (``skillpath.ingest.lrs.extract_lrs``).
     """
+    results = _load_source(con, name, settings, progress, lrs_progress)
+    from skillpath.ingest.erased import drop_erased, drop_expired
+
+    # a later delivery of an erased person's records is dropped here, and so are records older
+    # than the retention window: both counted as records_erased (docs/privacy.md)
+    drop_erased(con, name, settings)
+    drop_expired(con, name, settings)
+    return results
+
+
+def _load_source(con: duckdb.DuckDBPyConnection, name: str, settings: Settings, progress: Progress,
+                 lrs_progress: Callable[[int], None] | None):
     landing = Path(settings.landing_dir)
     if name == "lms":
         from skillpath.ingest.lms import ingest_lms
@@ -82,7 +94,7 @@ def reconciliation_problems(sources: list[dict], table_rows: dict[str, int]) -> 
     """
     problems = [f"{s['source']}: read {s['records_read']} != loaded {s['records_loaded']} + quarantined "
                 f"{s['records_quarantined']} (quarantine rows {s['quarantine_rows']}) + duplicates "
-                f"{s['records_duplicate']}" for s in sources if not s["balanced"]]
+                f"{s['records_duplicate']} + erased {s['records_erased']}" for s in sources if not s["balanced"]]
     for s in sources:
         rows = table_rows.get(s["source"])
         if rows is not None and rows != s["records_loaded"]:
@@ -131,11 +143,11 @@ def format_summary(summary: dict) -> str:
     as duplicate content.
     """
     lines = [f"  {'source':<18}{'files':>7}{'read':>11}{'loaded':>11}{'quarantined':>13}{'duplicates':>12}"
-             "  balanced"]
+             f"{'erased':>9}  balanced"]
     for r in summary["sources"]:
         lines.append(f"  {r['source']:<18}{r['loads'] + r['duplicate_files']:>7}{r['records_read']:>11,}"
                      f"{r['records_loaded']:>11,}{r['records_quarantined']:>13,}{r['records_duplicate']:>12,}"
-                     f"  {'yes' if r['balanced'] else 'NO'}")
+                     f"{r['records_erased']:>9,}  {'yes' if r['balanced'] else 'NO'}")
     if summary["quarantine"]:
         lines.append("  quarantined by reason:")
         lines += [f"    {source:<18}{reason:<26}{n:>9,}" for source, reason, n in summary["quarantine"]]

@@ -372,13 +372,20 @@ def run_suites(
 
     previous_counts = _previous_row_counts(previous, specs) if previous else {}
     raw = raw_facts(Path(raw_db), specs) if raw_db is not None else None
+    # rows removed on purpose since the previous publication explain a drop: the drift warns
+    erasures = _erasures_since(Path(raw_db), previous) if raw_db is not None and previous else []
     context = _gx_context()
     results: list[SuiteResult] = []
     con = connect_duckdb(build_db, read_only=True)
     try:
         limit_duckdb(con)
         for spec in specs:
-            results.append(_run_one(context, con, spec, previous_counts.get(spec.name), as_of, raw))
+            previous_rows = previous_counts.get(spec.name)
+            result = _run_one(context, con, spec, None if erasures else previous_rows, as_of, raw)
+            if erasures:
+                result.expectations.append(_erased_drift(spec, previous_rows, result.row_count, erasures))
+                result = dataclasses.replace(result, previous_row_count=previous_rows)
+            results.append(result)
     finally:
         con.close()
     return results
@@ -466,6 +473,40 @@ def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> l
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _erasures_since(raw_db: Path, previous: Path) -> list[str]:
+    """Kinds and ids of the erasures and retention passes that removed raw rows after the previous
+    publication was written (docs/privacy.md)."""
+    if not raw_db.exists():
+        return []
+    con = connect_duckdb(raw_db, read_only=True)
+    try:
+        if not _table_exists(con, "raw", "erasure_log"):
+            return []
+        con.execute(f"attach '{previous}' as previous (read_only)")
+        if not con.execute("select count(*) from information_schema.tables where table_catalog = 'previous' "
+                           "and table_schema = 'meta' and table_name = 'publication'").fetchone()[0]:
+            return []
+        return [f"{kind} {eid[:8]}" for kind, eid in con.execute(
+            "select kind, erasure_id from raw.erasure_log where rows_removed <> '{}' and started_at >= "
+            "(select max(published_at) from previous.meta.publication) order by started_at").fetchall()]
+    finally:
+        con.close()
+
+
+def _erased_drift(spec: SuiteSpec, previous_rows: int | None, row_count: int | None,
+                  erasures: list[str]) -> ExpectationResult:
+    """The row-count drift of a run after an erasure: reported, never blocking."""
+    floor = (math.ceil((1 - spec.row_count_tolerance) * previous_rows)
+             if previous_rows is not None and spec.row_count_tolerance is not None else 0)
+    ok = (row_count or 0) >= floor
+    return ExpectationResult(
+        type="row_count_after_erasure", column=None, kwargs={"min_value": floor}, success=ok, observed=row_count,
+        line=(f"{'PASS' if ok else 'WARN'} row count of {spec.qualified_table}: {row_count}, previous publication "
+              f"{previous_rows}: not enforced, raw rows were removed since ({', '.join(erasures)})"),
+        severity="warning",
+    )
 
 
 def _previous_row_counts(previous: Path, specs: list[SuiteSpec]) -> dict[str, int]:

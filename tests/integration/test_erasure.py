@@ -1,0 +1,348 @@
+"""``skillpath erase``: one learner (statements, credentials, events, group membership, a group
+with a league rank) forgotten in every file of the home and in PostgreSQL, the marts equal to a
+fresh build without them, their re-delivery dropped as ``erased``, and neither the next run nor a
+rollback bringing them back (issue 16, docs/privacy.md).
+
+The learner's records are found in the landing zone here by parsing it (JSON values, CSV
+fields, JWT payloads, recipient hashes), independently of the erasure's own matching.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.integration.pipeline_support import SKILLPATH, generate, pipeline_env, run, same_marts
+from tests.support_pg import PgServer, pg_bin, start_postgres
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Person:
+    def __init__(self, user_id: str, email: str, name: str, learner_id: str):
+        self.user_id, self.email, self.name, self.learner_id = user_id, email, name, learner_id
+        self.mbox = f"mailto:{email}"
+        self.sha1 = hashlib.sha1(self.mbox.encode()).hexdigest()
+        self.award_ids: set[str] = set()
+
+    def byte_tokens(self) -> list[str]:
+        return [self.email, self.user_id, self.name, self.mbox, self.sha1, self.learner_id]
+
+    def is_recipient(self, identity: str | None, salt: str | None) -> bool:
+        identity = (identity or "").lower()
+        return identity in (self.email, self.mbox) or identity == "sha256$" + _sha256(self.email + (salt or ""))
+
+    def named_in(self, doc) -> bool:
+        """A parsed JSON record that is this person's: their identifiers as values, or a recipient
+        identity hashing their email, or one of their credentials."""
+        values = {self.email, self.mbox, self.sha1, self.user_id, *self.award_ids}
+        for obj in _objects(doc):
+            if any(isinstance(v, str) and v in values for v in obj.values()):
+                return True
+            identity = obj.get("identity") or obj.get("identityHash")
+            if isinstance(identity, str) and self.is_recipient(identity, obj.get("salt")):
+                return True
+        return False
+
+
+def _objects(doc):
+    stack = [doc]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            yield x
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+
+
+def _jwt_payload(line: str):
+    parts = line.strip().split(".")
+    if len(parts) == 3:
+        try:
+            return json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        except ValueError:
+            return None
+    return None
+
+
+def _parse(line: str):
+    try:
+        return json.loads(line)
+    except ValueError:
+        return _jwt_payload(line)
+
+
+def _read(path: Path) -> str:
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.name.endswith(".gz") else data).decode("utf-8", "replace")
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_bytes(gzip.compress(text.encode()) if path.name.endswith(".gz") else text.encode())
+
+
+def without_person(landing: Path, person: Person) -> dict[str, list[str]]:
+    """Remove the person's records from a landing zone in place; returns them per folder, as read."""
+    removed: dict[str, list[str]] = {}
+    # their credentials first, so that events and nested credentials follow by award id
+    for path in sorted((landing / "credentials").rglob("*")):
+        if path.is_file() and not path.name.endswith(".csv"):
+            text = _read(path)
+            docs = [json.loads(text)] if path.name.endswith(".json") else [_parse(x) for x in text.splitlines()]
+            for doc in docs:
+                items = doc if isinstance(doc, list) else [doc]
+                for item in items:
+                    if item is not None and person.named_in(item):
+                        person.award_ids |= {o["id"] for o in _objects(item) if isinstance(o.get("id"), str)
+                                             and o.get("type") and ("Assertion" in o["type"] or
+                                                                    "VerifiableCredential" in o["type"])}
+    for path in sorted(landing.rglob("*")):
+        if not path.is_file():
+            continue
+        folder = path.relative_to(landing).parts[0]
+        text = _read(path)
+        if path.name.endswith(".csv"):
+            lines = text.splitlines(keepends=True)
+            keep = [ln for ln in lines if not ({person.user_id, person.email} & set(next(csv.reader(io.StringIO(ln)),
+                                                                                              [])))]
+            gone = [ln for ln in lines if ln not in keep]
+        elif path.name.endswith(".json") and not path.name.endswith(".ndjson"):
+            doc = json.loads(text)
+            items = doc if isinstance(doc, list) else doc.get("statements") if "statements" in doc else None
+            if items is None:
+                if person.named_in(doc):
+                    path.unlink()
+                    removed.setdefault(folder, []).append(text)
+                continue
+            gone = [json.dumps(i) for i in items if person.named_in(i)]
+            kept = [i for i in items if not person.named_in(i)]
+            if isinstance(doc, list):
+                doc = kept
+            else:
+                doc["statements"] = kept
+            keep = [json.dumps(doc)]
+        else:
+            lines = text.splitlines(keepends=True)
+            keep = [ln for ln in lines if not (ln.strip() and person.named_in(_parse(ln)))]
+            gone = [ln for ln in lines if ln not in keep]
+        if gone:
+            removed.setdefault(folder, []).extend(gone)
+            _write(path, "".join(keep))
+    return removed
+
+
+def files_naming(root: Path, tokens: list[str]) -> list[str]:
+    """Files under ``root`` whose bytes (gzip: also decompressed) hold any token."""
+    hits = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        blobs = [data]
+        if path.name.endswith(".gz"):
+            try:
+                blobs.append(gzip.decompress(data))
+            except OSError:
+                pass
+        for t in tokens:
+            if any(t.encode() in b for b in blobs):
+                hits.append(f"{path.relative_to(root)}: {t}")
+    return hits
+
+
+def pg_dump(pg: PgServer, db: str) -> str:
+    return subprocess.run([pg_bin("pg_dump"), "--dbname", pg.url(db)], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def skillpath(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([SKILLPATH, *args], env=pipeline_env(home, **env), capture_output=True, text=True,
+                          timeout=900)
+
+
+PERSONAL_TABLES = ("xapi_statements", "credential_events", "lms_users", "lms_enrollments", "lms_group_members")
+
+
+def raw_counts(home: Path) -> dict[str, int]:
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    try:
+        return {t: con.execute(f"select count(*) from raw.{t}").fetchone()[0] for t in PERSONAL_TABLES}
+    finally:
+        con.close()
+
+
+def manifest_totals(home: Path) -> dict[str, tuple]:
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    try:
+        return {r[0]: r[1:] for r in con.execute(
+            "select source, sum(records_read), sum(records_loaded), sum(records_quarantined), "
+            "sum(records_duplicate), sum(records_erased) from raw.load_manifest group by source").fetchall()}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def pg() -> PgServer:
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, pg: PgServer):
+    root = tmp_path_factory.mktemp("erasure")
+    home = root / "home"
+    generate(home, statements=3000, seed=23)
+    pristine = root / "pristine"
+    shutil.copytree(home / "landing", pristine)
+    with __import__("psycopg").connect(pg.url(), autocommit=True) as con:
+        con.execute("create database erasure")
+    env = {"SKILLPATH_POSTGRES_URL": pg.url("erasure")}
+    first = run(home, **env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    # the learner: xAPI statements, credentials with events, a group with a league rank
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    learner_ids = {r[0] for r in con.execute(
+        "select learner_id from marts.mart_recipient_credentials where views + shares > 0 "
+        "intersect select learner_id from marts.fct_attempts").fetchall()}
+    con.close()
+    users = list(csv.DictReader(io.StringIO((pristine / "lms" / "users.csv").read_text())))
+    key = pipeline_env(home)["SKILLPATH_PSEUDONYM_KEY"]
+    by_learner = {hashlib.sha256(f"{key}|{u['user_id']}".encode()).hexdigest()[:24]: u for u in users}
+    members = {r["user_id"] for r in csv.DictReader(io.StringIO((pristine / "lms" / "group_members.csv").read_text()))}
+    names = [u["display_name"] for u in users]
+    chosen = sorted(lid for lid in learner_ids if lid in by_learner and by_learner[lid]["user_id"] in members
+                    and names.count(by_learner[lid]["display_name"]) == 1)
+    assert chosen, "the generated world has no learner with statements, credential events and a group"
+    u = by_learner[chosen[0]]
+    person = Person(u["user_id"], u["email"].lower(), u["display_name"], chosen[0])
+    before_versions = sorted(p.name for p in (home / "versions").iterdir())
+    raw_before = raw_counts(home)
+
+    erased = skillpath(home, "erase", person.user_id, "--reason", "ticket 4711", "--requested-by", "dpo",
+                       "--json", str(root / "audit.json"), **env)
+    assert erased.returncode == 0, erased.stdout + erased.stderr
+
+    # the reference: a fresh home whose landing zone never had the person
+    reference = root / "reference"
+    shutil.copytree(pristine, reference / "landing")
+    removed = without_person(reference / "landing", person)
+    fresh = run(reference)
+    assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+    return {"home": home, "root": root, "person": person, "env": env, "reference": reference,
+            "removed": removed, "pristine": pristine, "before_versions": before_versions,
+            "raw_before": raw_before}
+
+
+def test_the_learner_had_data_everywhere_before(world) -> None:
+    removed = world["removed"]
+    assert {"xapi", "lms", "credentials", "credential_events"} <= set(removed), removed.keys()
+    assert world["person"].award_ids
+
+
+def test_no_file_under_the_home_and_no_postgres_dump_names_the_learner(world, pg: PgServer) -> None:
+    person = world["person"]
+    assert files_naming(world["home"], person.byte_tokens()) == []
+    dump = pg_dump(pg, "erasure")
+    assert "learner_directory" in dump  # the dump is of the published schema
+    assert [t for t in person.byte_tokens() if t in dump] == []
+
+
+def test_the_marts_equal_a_fresh_build_without_the_learner(world) -> None:
+    assert same_marts(world["home"] / "warehouse.duckdb", world["reference"] / "warehouse.duckdb") == []
+
+
+def test_every_kept_version_was_scrubbed_and_a_rollback_does_not_bring_the_learner_back(world) -> None:
+    home, person = world["home"], world["person"]
+    versions = sorted(p.name for p in (home / "versions").iterdir())
+    assert set(world["before_versions"]) < set(versions)  # the first publication is kept, rewritten
+    assert files_naming(home / "versions", person.byte_tokens()) == []
+    rolled = skillpath(home, "rollback", **world["env"])
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute("select version_id from meta.publication").fetchone()[0] in world["before_versions"][0]
+        assert con.execute("select count(*) from marts.fct_attempts where learner_id = ?",
+                           [person.learner_id]).fetchone()[0] == 0
+        assert con.execute("select count(*) from marts.fct_attempts").fetchone()[0] > 0
+    finally:
+        con.close()
+    assert files_naming(home, person.byte_tokens()) == []
+
+
+def test_the_audit_record_holds_counts_and_no_personal_data(world) -> None:
+    audit = json.loads((world["root"] / "audit.json").read_text())
+    text = json.dumps(audit)
+    assert [t for t in world["person"].byte_tokens() if t in text] == []
+    assert audit["requested_by"] == "dpo" and audit["reason"] == "ticket 4711" and audit["finished_at"]
+    rows = json.loads(audit["rows_removed"])
+    # the raw layer lost exactly what a landing zone without the learner never had
+    reference = raw_counts(world["reference"])
+    for table, before in world["raw_before"].items():
+        assert rows.get(table, 0) == before - reference[table], table
+
+
+def redeliver(landing: Path, removed: dict[str, list[str]], person: Person, header: str) -> None:
+    """The learner's records again, as new landing files (a source sending them once more)."""
+    for folder in ("xapi", "credential_events"):
+        (landing / folder).mkdir(parents=True, exist_ok=True)
+    (landing / "xapi" / "redelivered.ndjson").write_text("".join(
+        ln.rstrip("\n") + "\n" for ln in removed["xapi"] if ln.strip().startswith("{")))
+    (landing / "credential_events" / "redelivered.ndjson").write_text("".join(removed["credential_events"]))
+    (landing / "lms" / "redelivered").mkdir(parents=True)
+    (landing / "lms" / "redelivered" / "users.csv").write_text(
+        header + "\n" + "".join(ln for ln in removed["lms"] if person.email in ln.lower()))
+    (landing / "credentials" / "redelivered").mkdir(parents=True)
+    for i, doc in enumerate(removed["credentials"]):
+        suffix = "json" if doc.lstrip().startswith("{") else "jwt"
+        (landing / "credentials" / "redelivered" / f"award-{i}.{suffix}").write_text(doc)
+
+
+def test_a_redelivery_is_dropped_as_erased_and_the_next_run_keeps_the_learner_out(world) -> None:
+    from skillpath.config import settings
+    from skillpath.ingest.runner import ingest_landing
+
+    home, person, removed = world["home"], world["person"], world["removed"]
+    header = (world["pristine"] / "lms" / "users.csv").read_text().splitlines()[0]
+    # what the same files load into an empty raw layer (no erasures): the oracle of what is dropped
+    scratch = world["root"] / "scratch"
+    redeliver(scratch / "landing", removed, person, header)
+    loaded = {r["source"]: r["records_loaded"] for r in ingest_landing(settings().with_home(scratch))["sources"]}
+    assert all(loaded[s] > 0 for s in ("xapi_file", "credential_events", "lms", "credentials")), loaded
+
+    before = manifest_totals(home)
+    redeliver(home / "landing", removed, person, header)
+    again = run(home, **world["env"])
+    assert again.returncode == 0, again.stdout + again.stderr
+    after = manifest_totals(home)
+    for source in ("xapi_file", "credential_events", "lms", "credentials"):
+        assert after[source][4] - before[source][4] == loaded[source], source
+        assert after[source][1] == before[source][1], source  # nothing of it stays loaded
+    for source, (read, loaded_, quarantined, duplicate, erased) in after.items():
+        assert read == loaded_ + quarantined + duplicate + erased, source
+    assert same_marts(home / "warehouse.duckdb", world["reference"] / "warehouse.duckdb") == []
+    # only the new landing files name the learner: nothing the pipeline wrote
+    hits = files_naming(home, person.byte_tokens())
+    assert hits and all(h.startswith("landing/") and "redelivered" in h for h in hits), hits
+
+
+def test_erasing_again_changes_nothing(world) -> None:
+    home = world["home"]
+    before = manifest_totals(home)
+    again = skillpath(home, "erase", world["person"].user_id, **world["env"])
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 raw rows removed" in again.stderr + again.stdout
+    assert manifest_totals(home) == before
