@@ -53,6 +53,10 @@ class Settings:
     schedule_cron: str = "0 2 * * *"
     schedule_timezone: str = "UTC"
     log_level: str = "INFO"
+    #: whether a credential recipient without a detailed_tracking consent event is tracked in
+    #: detail: "required" (opt-in, the default) or "assumed" (a deployment that collects no
+    #: consent); docs/privacy.md "Consent"
+    consent_default: str = "required"
     #: raw records older than this many days are dropped on each run (None: kept for ever)
     retention_days: int | None = None
 
@@ -111,6 +115,7 @@ class Settings:
             env["SKILLPATH_AS_OF_DATE"] = self.as_of_date.isoformat()
         # read by macros/learning_xapi.sql; always passed, so an unset value clears a stale one
         env["SKILLPATH_DEFAULT_ACCOUNT"] = self.default_account or ""
+        env["SKILLPATH_CONSENT_DEFAULT"] = self.consent_default  # macros/consent.sql
         return env
 
 
@@ -145,8 +150,21 @@ def settings() -> Settings:
         schedule_cron=_env("SKILLPATH_SCHEDULE_CRON", "0 2 * * *"),
         schedule_timezone=_env("SKILLPATH_SCHEDULE_TIMEZONE", "UTC"),
         log_level=_env("SKILLPATH_LOG_LEVEL", "INFO"),
+        consent_default=_choice("SKILLPATH_CONSENT_DEFAULT", CONSENT_DEFAULTS),
         retention_days=_number("SKILLPATH_RETENTION_DAYS", int, 1, None),
     )
+
+
+#: values of SKILLPATH_CONSENT_DEFAULT, the default first
+CONSENT_DEFAULTS = ("required", "assumed")
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> str:
+    """An optional setting with a fixed set of values (case-insensitive); the first when unset."""
+    value = (_env(name) or choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _default(value, default):

@@ -17,6 +17,7 @@ SLOW_FIRST = (
     "integration/test_erasure.py",
     "integration/test_learner_marts.py",
     "integration/test_credential_marts.py",
+    "integration/test_consent.py",
     "integration/test_incremental.py",
     "integration/test_report.py",
     "integration/test_hostile_marts.py",

@@ -64,7 +64,7 @@
 {%- endmacro %}
 
 {#- Learners whose transitions must be rebuilt: the recipient of any award changed
-    since the watermark of fct_credential_transitions, under its current learner_id
+    since the watermark of int_credentials__transition_facts, under its current learner_id
     and under its unmatched (pre-LMS-match) learner_id, where its old rows may be;
     everyone when the collections changed. A recipient moved from one LMS user to
     another (an e-mail reassigned) needs a --full-refresh. -#}
@@ -79,7 +79,7 @@
     select unmatched_learner_id from {{ ref('int_credentials__awards') }} where {{ changed }}
 {%- endmacro %}
 
-{#- pre-hook of fct_credential_transitions: drop the rows of changed learners
+{#- pre-hook of int_credentials__transition_facts: drop the rows of changed learners
     (a learner whose awards were all revoked must lose every row). -#}
 {% macro credential_transitions_delete_changed_learners() -%}
     {%- if is_incremental() -%}

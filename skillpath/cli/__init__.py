@@ -537,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", help="landing directory (default $SKILLPATH_LANDING_DIR)")
     g.add_argument("--no-defects", action="store_true", help="write no defective records")
     g.add_argument("--force", action="store_true",
-                   help="delete the landing zone's xapi/, lms/, credentials/ and credential_events/ first")
+                   help="delete the landing zone's xapi/, lms/, credentials/, credential_events/ and consents/ first")
     g.set_defaults(func=cmd_generate)
 
     r = sub.add_parser("run", help="one pipeline run (the nightly job), in-process",

@@ -107,9 +107,18 @@ def raw_credential_events(context: dg.AssetExecutionContext, skillpath: Skillpat
     yield from _results(["credential_events"], _ingest(context, skillpath, "credential_events"))
 
 
+@dg.multi_asset(name="raw_consents",
+                specs=_specs(["consent_events"], "Recipient consent history (landing/consents)",
+                             deps=["credential_events"]),  # one writer at a time on lake.duckdb
+                retry_policy=SOURCE_RETRY)
+def raw_consents(context: dg.AssetExecutionContext, skillpath: SkillpathResource):
+    yield from _results(["consent_events"], _ingest(context, skillpath, "consents"))
+
+
 @dg.multi_asset(name="raw_ingest_summary",
                 specs=_specs(SUMMARY_TABLES, "Load manifest and quarantine of every load",
-                             deps=[*LMS_TABLES, *CREDENTIAL_TABLES, "xapi_statements", "credential_events"]))
+                             deps=[*LMS_TABLES, *CREDENTIAL_TABLES, "xapi_statements", "credential_events",
+                                   "consent_events"]))
 def raw_ingest_summary(context: dg.AssetExecutionContext, skillpath: SkillpathResource):
     from skillpath.ingest.landing import landing_notes
     from skillpath.ingest.runner import summarize
@@ -161,5 +170,5 @@ def ingestion_reconciled(skillpath: SkillpathResource) -> dg.AssetCheckResult:
     )
 
 
-assets = [raw_lms, raw_credentials, raw_xapi, raw_credential_events, raw_ingest_summary]
+assets = [raw_lms, raw_credentials, raw_xapi, raw_credential_events, raw_consents, raw_ingest_summary]
 asset_checks = [ingestion_reconciled]

@@ -12,7 +12,8 @@ malformed row never absorbs its neighbours.
 :func:`parse_csv_row` parses one record strictly: a quote inside an unquoted
 value, or text after a closing quote, is a ``csv.Error``.
 
-:func:`key_conflicts` finds keys repeated within one delivery.
+:func:`csv_header` reads the header record; :func:`key_conflicts` finds keys repeated
+within one delivery.
 """
 
 from __future__ import annotations
@@ -94,6 +95,18 @@ def csv_records(data: bytes) -> Iterator[tuple[int, bytes]]:
                 header_seen, width = True, _width(record)
             yield i + 1, record
         i = j
+
+
+def csv_header(records: Iterator[tuple[int, bytes]]) -> list[str] | None:
+    """The header of :func:`csv_records` (consumed from ``records``): its trimmed names, one
+    ``<unreadable header: ...>`` name when it is not UTF-8 or not RFC 4180; None for an empty file."""
+    first = next(records, None)
+    if first is None:
+        return None
+    try:
+        return [h.strip() for h in parse_csv_row(first[1])]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        return [f"<unreadable header: {exc}>"]
 
 
 def key_conflicts(rows: Sequence, key: Callable, values: Callable) -> tuple[set[int], set[int]]:

@@ -41,12 +41,13 @@ LMS_TABLES = ("lms_accounts", "lms_users", "lms_groups", "lms_group_members", "l
 CREDENTIAL_TABLES = ("collections", "credential_documents", "credential_awards", "credential_associations",
                      "credential_verifications", "credential_status_checks")
 
-#: every source, in the order a run reads them (LMS, credentials, xAPI files, events, then the LRS)
+#: every source, in the order a run reads them (LMS, credentials, xAPI files, events, consents, then the LRS)
 SOURCES: tuple[RawSource, ...] = (
     RawSource("lms", "lms", LMS_TABLES),
     RawSource("credentials", "credentials", CREDENTIAL_TABLES, one_row_per_record=False),
     RawSource("xapi_file", "xapi", ("xapi_statements",)),
     RawSource("credential_events", "credential_events", ("credential_events",)),
+    RawSource("consents", "consents", ("consent_events",)),
     RawSource("xapi_lrs", None, ("xapi_statements",)),
 )
 SOURCE_BY_NAME = {s.name: s for s in SOURCES}
@@ -92,7 +93,7 @@ create schema if not exists raw;
 -- one row per file or LRS page handled (also for files skipped as already seen)
 create table if not exists raw.load_manifest (
     load_id varchar primary key,
-    source varchar not null,            -- xapi_file | xapi_lrs | lms | credentials | credential_events
+    source varchar not null,            -- xapi_file | xapi_lrs | lms | credentials | credential_events | consents
     source_ref varchar not null,
     content_sha256 varchar,             -- sha256 of the file bytes / page body
     status varchar not null,            -- loaded | duplicate_content | failed
@@ -284,6 +285,21 @@ create table if not exists raw.credential_events (
     payload_sha256 varchar not null
 );
 
+-- recipient consent history (landing/consents, docs/privacy.md "Consent"): one row per event, only appended
+create table if not exists raw.consent_events (
+    {LOAD_META},
+    event_key varchar not null,         -- sha256 of the normalised fields: the same event again is a duplicate
+    payload varchar not null,           -- the record as read (CSV line or JSON text)
+    payload_sha256 varchar not null,    -- = event_key
+    subject_type varchar not null,      -- user_id | email | recipient_identity
+    subject varchar not null,           -- normalised: emails without mailto:, lower-cased; hashes lower-cased
+    subject_type_given boolean not null, -- false: subject_type was inferred from the subject
+    scope varchar not null,             -- detailed_tracking | share_with_employers | any other (lower-cased)
+    action varchar not null,            -- granted | withdrawn
+    occurred_at timestamp not null,     -- the event's 'at' (sent with an offset), UTC
+    consent_source varchar              -- the 'source' column: the system that collected the consent
+);
+
 -- LRS extraction cursor (one row per LRS endpoint)
 create table if not exists raw.lrs_cursor (
     lrs_url varchar primary key,
@@ -300,7 +316,8 @@ alter table raw.lrs_cursor add column if not exists full_scan_requested_at times
 -- sha256(SKILLPATH_PSEUDONYM_KEY || '|' || kind || '|' || value); never the identifiers themselves
 create table if not exists raw.erased_identities (
     digest varchar primary key,
-    kind varchar not null,              -- user | account | mbox_sha1sum | openid | award | recipient
+    kind varchar not null,              -- user | account | mbox_sha1sum | openid | award | recipient |
+                                        -- recipient_hash
     erasure_id varchar not null,
     erased_at timestamp not null
 );

@@ -21,7 +21,8 @@ The kinds (docs/privacy.md):
 - ``award``: a credential (award) id; its events, proof checks, status checks and nested
   credentials follow it;
 - ``recipient``: a hashed Open Badges recipient identity, lower-case ``sha256$<hex>`` +
-  ``|`` + salt.
+  ``|`` + salt;
+- ``recipient_hash``: the same identity without its salt (a consent names a recipient so).
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
     "credential_status_checks": (("award", _clean("award_id")),),
     "credential_associations": (("award", _clean("clr_id")),),
     "credential_events": (("award", _clean("credential_id")),),
+    "consent_events": (
+        ("user", "case when subject_type = 'user_id' then subject end"),
+        ("mbox_sha1sum", "case when subject_type = 'email' then sha1('mailto:' || subject) end"),
+        ("recipient_hash", "case when subject_type = 'recipient_identity' then subject end"),
+    ),
 }
 
 

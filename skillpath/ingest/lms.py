@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from skillpath.ingest._csv import csv_records, key_conflicts, parse_csv_row
+from skillpath.ingest._csv import csv_header, csv_records, key_conflicts, parse_csv_row
 from skillpath.ingest.contract import LMS_FILES
 from skillpath.ingest.landing import (
     Progress,
@@ -41,13 +41,9 @@ def _load_csv(con: duckdb.DuckDBPyConnection, load: RawLoad, path: Path, table: 
         quarantine_unreadable(load, path, 1, exc)
         return
     records = csv_records(data)
-    header_line = next(records, None)
-    if header_line is None:
+    header = csv_header(records)
+    if header is None:
         return
-    try:
-        header = [h.strip() for h in parse_csv_row(header_line[1])]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        header = [f"<unreadable header: {exc}>"]
     bad_header = None
     if sorted(header) != sorted(columns):
         bad_header = (f"header {','.join(header)} does not match the contract's columns "

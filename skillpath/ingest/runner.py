@@ -55,6 +55,10 @@ def _load_source(con: duckdb.DuckDBPyConnection, name: str, settings: Settings, 
         from skillpath.ingest.events import ingest_credential_events
 
         return ingest_credential_events(con, landing, progress)
+    if name == "consents":
+        from skillpath.ingest.consents import ingest_consents
+
+        return ingest_consents(con, landing, progress)
     if name == "xapi_lrs":
         from skillpath.ingest.lrs import extract_lrs
 

@@ -76,7 +76,8 @@ class Identity:
     def digests(self, key: str) -> list[tuple[str, str]]:
         pairs = ([("user", u) for u in self.user_ids] + [("mbox_sha1sum", s) for s in self.sha1s]
                  + [("account", a) for a in self.accounts] + [("openid", o) for o in self.openids]
-                 + [("award", a) for a in self.award_ids] + [("recipient", r) for r in self.recipients])
+                 + [("award", a) for a in self.award_ids] + [("recipient", r) for r in self.recipients]
+                 + [("recipient_hash", r.split("|", 1)[0]) for r in self.recipients])
         # a later credential may hash the email without a salt
         pairs += [("recipient", f"sha256${hashlib.sha256(e.encode()).hexdigest()}|") for e in self.emails]
         return sorted({(digest(key, kind, value), kind) for kind, value in pairs})

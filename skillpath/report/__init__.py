@@ -188,7 +188,8 @@ def _executive(w: _Warehouse, k: int) -> str:
         cards.append(_kpi("Active learners", "–", why, ""))
 
     # Verification rate: share of credentials held (mart_recipient_credentials, one row per
-    # recipient and credential) verified at least once, by month of first issue.
+    # recipient and credential) verified at least once, by month of first issue. That mart holds
+    # only the recipients who consented to detailed tracking (docs/privacy.md), so the rate is theirs.
     if (why := w.missing("mart_recipient_credentials", "first_issued_at", "verifications")) is None:
         rows = w.con.execute(
             "select cast(date_trunc('month', first_issued_at) as date), count(*), "
@@ -198,7 +199,8 @@ def _executive(w: _Warehouse, k: int) -> str:
         n_all, v_all = sum(r[1] for r in rows), sum(r[2] for r in rows)
         shown = fmt(v_all / n_all, "rate") if n_all and v_all >= k else (SUPPRESSED if n_all else "–")
         cards.append(_kpi("Verification rate", shown,
-                          f"credentials first issued in the last 12 months verified at least once "
+                          f"credentials first issued in the last 12 months verified at least once, "
+                          f"of recipients who consented to detailed tracking "
                           f"(months with fewer than {k} verified are suppressed)",
                           _trend_figure("trend-verified", months, monthly, rate=True, label="verified")))
     else:

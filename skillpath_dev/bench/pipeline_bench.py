@@ -47,6 +47,10 @@ BENCH_KEY = "skillpath-bench-pseudonym-key"
 AS_OF = "2026-01-06"
 #: marts the floor recomputes (published name in schema marts = floor table name)
 FLOOR_TABLES = ("fct_attempts", "mart_group_league", "fct_credential_transitions")
+#: floor tables compared with a table of the build database instead of the published one: the
+#: published fct_credential_transitions holds only consenting recipients (docs/privacy.md), the floor
+#: every learner, as int_credentials__transition_facts does
+FLOOR_IN_BUILD = {"fct_credential_transitions": ("intermediate", "int_credentials__transition_facts")}
 #: the result entries each step writes (kept from the previous results when the step is skipped)
 RESULT_KEYS = {"empty": ("empty", "empty_again"), "full": ("full",), "floor": ("floor", "compare"),
                "incremental": ("increment", "incremental")}
@@ -234,15 +238,18 @@ def dbt_summary(timings: dict) -> dict:
 
 # ----------------------------------------------------------------------------- comparison
 def compare_tables(left_db: Path, right_db: Path, table: str, right_schema: str = "marts",
-                   left_schema: str = "main", digits: int | None = 6) -> dict:
+                   left_schema: str = "main", digits: int | None = 6, right_table: str | None = None) -> dict:
     """Rows of ``left.<left_schema>.<table>`` vs ``right.<right_schema>.<table>`` on the left's columns.
 
     EXCEPT ALL both ways (duplicates count); returns row counts and the two differences.
     Every left column must exist on the right (the floor reproduces a subset of a mart's columns).
     Floating-point columns are compared rounded to ``digits`` decimals (None: exactly): a
     parallel ``avg``/``sum`` adds in an order that differs between runs in the last bits.
+    ``right_table``: the right side's name when it differs from ``table``.
     """
     import duckdb
+
+    right_table = right_table or table
 
     con = duckdb.connect()
     try:
@@ -254,15 +261,15 @@ def compare_tables(left_db: Path, right_db: Path, table: str, right_schema: str 
         cols = [c for c, _ in typed]
         right_cols = {c for (c,) in con.execute(
             "select column_name from duckdb_columns() where database_name = 'r' and schema_name = ? "
-            "and table_name = ?", [right_schema, table]).fetchall()}
+            "and table_name = ?", [right_schema, right_table]).fetchall()}
         if not cols or not right_cols:
             raise ValueError(f"{table}: missing on the {'left' if not cols else 'right'} side")
         missing = [c for c in cols if c not in right_cols]
         if missing:
-            raise ValueError(f"{table}: columns {missing} are not in {right_schema}.{table}")
+            raise ValueError(f"{table}: columns {missing} are not in {right_schema}.{right_table}")
         sel = ", ".join(f'round("{c}", {digits}) as "{c}"' if digits is not None and t in ("DOUBLE", "FLOAT")
                         else f'"{c}"' for c, t in typed)
-        lt, rt = f"l.{left_schema}.{table}", f"r.{right_schema}.{table}"
+        lt, rt = f"l.{left_schema}.{table}", f"r.{right_schema}.{right_table}"
         count = lambda sql: con.execute(f"select count(*) from ({sql})").fetchone()[0]  # noqa: E731
         con.execute(f"create temp table l_only as select {sel} from {lt} except all select {sel} from {rt}")
         con.execute(f"create temp table r_only as select {sel} from {rt} except all select {sel} from {lt}")
@@ -438,7 +445,12 @@ def compare_floor(floor: dict, warehouse: Path, landing: Path, after: str) -> li
     out = []
     for table in FLOOR_TABLES:
         try:
-            c = compare_tables(Path(floor["db"]), warehouse, table)
+            if table in FLOOR_IN_BUILD:
+                schema, name = FLOOR_IN_BUILD[table]
+                c = compare_tables(Path(floor["db"]), warehouse.parent / "build.duckdb", table, schema,
+                                   right_table=name)
+            else:
+                c = compare_tables(Path(floor["db"]), warehouse, table)
         except Exception as exc:  # noqa: BLE001 - reported, and the bench fails
             c = {"table": table, "error": str(exc)[:300]}
         c["after"] = after

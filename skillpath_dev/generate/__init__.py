@@ -3,7 +3,7 @@
 ``generate_landing`` writes accounts, users, groups, courses, enrollments (LMS CSV),
 xAPI statements (gzip NDJSON, one LRS page, one JSON array), credentials in
 collections (Open Badges 2.0 / 3.0 JSON and JWT, CLR 2.0) and their lifecycle
-events, plus a small, counted share of defects. ``generate_increment`` adds one
+events, the recipients' consent history, plus a small, counted share of defects. ``generate_increment`` adds one
 new batch of statements (some of them late) for the incremental benchmark.
 
 Deterministic: the same arguments give byte-identical files. Memory stays flat:
@@ -33,6 +33,7 @@ from skillpath_dev.generate.common import (
     sub_rng,
     uuid4,
 )
+from skillpath_dev.generate.consents import write_consents
 from skillpath_dev.generate.credentials import CredentialSim, collections_csv
 from skillpath_dev.generate.world import build_world, write_lms
 from skillpath_dev.generate.xapi import (
@@ -45,7 +46,7 @@ from skillpath_dev.generate.xapi import (
 )
 
 Progress = Callable[[str, int, int], None]
-LANDING_DIRS = ("xapi", "lms", "credentials", "credential_events")
+LANDING_DIRS = ("xapi", "lms", "credentials", "credential_events", "consents")
 MIN_STATEMENTS = 100
 
 
@@ -80,16 +81,20 @@ def generate_landing(landing_dir: Path, *, statements: int = 20_000, seed: int =
     rng = sub_rng(seed, "xapi")
     step = max(1, statements // 100)
     next_report = 0
+    recipients: list[int] = []
     for lr in world.learners:
         lines, completed = sim.learner(lr, rng)
         for line in lines:
             out.add(line)
-        creds.learner(lr, completed)
+        if creds.learner(lr, completed):
+            recipients.append(lr.user)
         if progress and out.n >= next_report:
             progress("statements", out.n, statements)
             next_report = out.n + step
     files = out.close()
     cred = creds.close()
+    consents = write_consents(world, sorted(set(recipients)), landing_dir / "consents", sub_rng(seed, "consents"),
+                              defects)
     if progress:
         progress("statements", out.n, statements)
 
@@ -107,6 +112,7 @@ def generate_landing(landing_dir: Path, *, statements: int = 20_000, seed: int =
             "lms": len(list((landing_dir / "lms").glob("*.csv"))),
             "credentials": len(cred["files"]) + 1,
             "credential_events": len(events["files"]),
+            "consents": len(consents["files"]),
         },
         "lms": {**{k: v for k, v in lms.items() if k != "bad_csv_rows"}, "roles": n_roles},
         "xapi": {
@@ -124,6 +130,7 @@ def generate_landing(landing_dir: Path, *, statements: int = 20_000, seed: int =
         },
         "credentials": cred,
         "credential_events": events,
+        "consents": consents,
         "defects": {
             **xapi_defects,
             "exact_duplicates": xapi_defects["duplicate_same_file"] + xapi_defects["duplicate_other_file"],
@@ -133,6 +140,7 @@ def generate_landing(landing_dir: Path, *, statements: int = 20_000, seed: int =
             "lms_bad_csv_rows": lms["bad_csv_rows"],
             "event_unknown_type": cred["defects"]["event_unknown_type"],
             "event_duplicates": cred["defects"]["event_duplicates"],
+            "consent_without_offset": consents["quarantined"],
         },
     }
 

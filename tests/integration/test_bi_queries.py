@@ -6,9 +6,10 @@ data, and run on ``warehouse.duckdb`` of the shared published demo home, opened
 read-only. Every query must be one select on schema ``marts`` (at most one table that is
 not a ``dim_*`` label table) and return rows; the ids must cover the questions of
 ../shared/design/ARCHITECTURE.md. For the key questions the answer is compared with an
-independent computation from lower-level marts (fct_attempts, dim_exercises,
-fct_credential_transitions, fct_credential_events), the raw layer (lake.duckdb) or the
-nightly CSV export.
+independent computation from lower-level marts (fct_attempts, dim_exercises), the build's
+complete credential facts (int_credentials__transition_facts, int_credentials__award_facts,
+int_credentials__event_facts: every recipient, where the published fct_credential_* hold only
+the consenting ones, docs/privacy.md), the raw layer (lake.duckdb) or the nightly CSV export.
 """
 
 from __future__ import annotations
@@ -110,6 +111,14 @@ def pick_parameters(con) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def warehouse(published_home: Path):
     con = duckdb.connect(str(published_home / "warehouse.duckdb"), read_only=True)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def build(published_home: Path):
+    """The build database: its complete credential facts are what the aggregates count (every recipient)."""
+    con = duckdb.connect(str(published_home / "build.duckdb"), read_only=True)
     yield con
     con.close()
 
@@ -255,9 +264,11 @@ def test_csv_export_query_equals_the_nightly_account_export(published_home, answ
 # --- learner flow, pathways and drift ------------------------------------------------
 
 
-def test_learner_flow_balances_and_matches_transitions(warehouse, answers):
-    transitions = rows_of(warehouse, "select collection_id, achievement_id, entry_type, exit_type"
-                                     " from marts.fct_credential_transitions")
+def test_learner_flow_balances_and_matches_transitions(warehouse, build, answers):
+    transitions = rows_of(build, "select collection_id, achievement_id, entry_type, exit_type"
+                                 " from intermediate.int_credentials__transition_facts")
+    published = warehouse.execute("select count(*) from marts.fct_credential_transitions").fetchone()[0]
+    assert 0 < published < len(transitions), "the published transitions are the consenting recipients'"
     count = Counter()
     for t in transitions:
         key = (t["collection_id"], t["achievement_id"])
@@ -298,11 +309,11 @@ def test_sankey_query_and_plotly_snippet_draw_the_collection(published_home, war
     assert labels[0] == "New learners" and labels[-1] == "Stopped"
 
 
-def test_pauses_entry_points_and_returners_match_transitions(warehouse, answers):
+def test_pauses_entry_points_and_returners_match_transitions(build, answers):
     pause_days = DBT_VARS["drift_pause_days"]
     days_to_next, returners, entrants = defaultdict(list), Counter(), Counter()
-    for t in rows_of(warehouse, "select collection_id, achievement_id, entry_type, exit_type, days_since_previous,"
-                                " days_to_next from marts.fct_credential_transitions"):
+    for t in rows_of(build, "select collection_id, achievement_id, entry_type, exit_type, days_since_previous,"
+                            " days_to_next from intermediate.int_credentials__transition_facts"):
         key = (t["collection_id"], t["achievement_id"])
         if t["exit_type"] == "advanced":
             days_to_next[key].append(t["days_to_next"])
@@ -332,10 +343,10 @@ def test_pauses_entry_points_and_returners_match_transitions(warehouse, answers)
 # --- credential analytics ------------------------------------------------------------
 
 
-def test_credentials_issued_equals_awards_and_raw_layer(published_home, warehouse, answers):
+def test_credentials_issued_equals_awards_and_raw_layer(published_home, warehouse, build, answers):
     total = answers["issuance-total"][0]["credentials_issued"]
-    awards = warehouse.execute("select count(*) from marts.fct_credential_awards"
-                               " where achievement_id is not null and issued_at is not null").fetchone()[0]
+    awards = build.execute("select count(*) from intermediate.int_credentials__award_facts"
+                           " where achievement_id is not null and issued_at is not null").fetchone()[0]
     lake = duckdb.connect(str(published_home / "lake.duckdb"), read_only=True)
     try:
         raw = lake.execute("select count(distinct award_id) from raw.credential_awards"
@@ -345,19 +356,21 @@ def test_credentials_issued_equals_awards_and_raw_layer(published_home, warehous
     assert total == awards == raw > 0
     assert sum(r["credentials_issued"] for r in answers["issuance-by-type"]) == total
     assert sum(r["credentials_issued"] for r in answers["issuance-trend"]) == total
-    status = Counter(s for (s,) in warehouse.execute(
-        "select status from marts.fct_credential_awards where achievement_id is not null and issued_at is not null"
-    ).fetchall())
+    status = Counter(s for (s,) in build.execute(
+        "select status from intermediate.int_credentials__award_facts"
+        " where achievement_id is not null and issued_at is not null").fetchall())
     for column in ("active", "expired", "revoked"):
         assert sum(r[column] for r in answers["expiry-revocation"]) == status[column], column
-    assert len(answers["revocations"]) == warehouse.execute(
+    # the list of revoked awards is recipient-level: the consenting recipients' only
+    published = warehouse.execute(
         "select count(*) from marts.fct_credential_awards where is_revoked and achievement_id is not null").fetchone()[0]
+    assert len(answers["revocations"]) == published <= sum(r["revoked"] for r in answers["expiry-revocation"])
 
 
-def test_verification_totals_bound_the_events(warehouse, answers):
+def test_verification_totals_bound_the_events(build, answers):
     k = DBT_VARS["small_cell_k"]
-    events = warehouse.execute("select count(*) from marts.fct_credential_events where event_type = 'verified'"
-                               " and has_award and achievement_id is not null").fetchone()[0]
+    events = build.execute("select count(*) from intermediate.int_credentials__event_facts"
+                           " where event_type = 'verified' and has_award and achievement_id is not null").fetchone()[0]
     totals = set()
     for qid in ("verification-volume", "verifier-industry", "verifier-geography"):
         published = sum(r["verifications_published"] or 0 for r in answers[qid])

@@ -7,8 +7,13 @@ models. Every mart is then compared, row by row, with what the definitions in
 docs/metrics.md ("Credential metrics") give when computed here in plain Python.
 A second batch of raw rows (late awards, a revocation, duplicate events, a new
 LMS user matching an earlier unmatched recipient, a verifier withdrawing
-consent) is built incrementally and compared with the same Python computation
-and with a ``--full-refresh`` of the incremental facts.
+consent, a recipient withdrawing and another re-granting consent) is built
+incrementally and compared with the same Python computation and with a
+``--full-refresh`` of the incremental facts. Recipient consent (raw.consent_events,
+docs/privacy.md): the complete facts (int_credentials__*_facts) hold everyone, the
+published recipient-level marts only the recipients whose detailed_tracking consent
+holds at the run date, computed here from the consent rows; the same build with
+SKILLPATH_CONSENT_DEFAULT=assumed publishes everyone but the withdrawn.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ class Raw:
     collections: list[dict] = field(default_factory=list)
     awards: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
+    consents: list[dict] = field(default_factory=list)
 
 
 class Loader:
@@ -225,6 +231,39 @@ class World:
         return out
 
 
+def consent(subject_type: str, subject: str, action: str, at: dt.datetime, scope: str = "detailed_tracking") -> dict:
+    """A raw.consent_events row as ingestion writes it (subject already normalised)."""
+    key = sha256(f"{subject_type}|{subject}|{scope}|{action}|{at.isoformat()}")
+    return {"event_key": key, "payload": "{}", "payload_sha256": key, "subject_type": subject_type,
+            "subject": subject, "subject_type_given": True, "scope": scope, "action": action, "occurred_at": at,
+            "consent_source": "test"}
+
+
+def consents_phase1(raw: Raw) -> list[dict]:
+    """Consent stories: granted under each kind of name, never given, withdrawn, withdrawn and
+    granted again, a tie (withdrawn wins), a grant after the run date, other scopes only."""
+    t = dt.datetime(2024, 6, 1, 12)
+    day = dt.timedelta(days=1)
+    externals = [f"guest{n}@mail.test" for n in range(4, 9)]
+    hashed = next(a["recipient_identity"] for a in raw.awards if a["recipient_hashed"] and any(
+        a["recipient_identity"] == "sha256$" + sha256(e + (a["recipient_salt"] or "")) for e in externals))
+    out = [consent("user_id", f"u{n:02d}", "granted", t + day * n) for n in range(1, 15)]
+    out += [consent("email", f"learner.{n}@example.org", "granted", t + day * n) for n in range(15, 22)]
+    out += [consent("email", "guest1@mail.test", "granted", t),          # an external recipient (plain or hashed)
+            consent("email", "guest3@mail.test", "granted", t),
+            consent("recipient_identity", hashed, "granted", t)]         # one award's hashed identity
+    out += [consent("user_id", "u05", "withdrawn", t + day * 30),       # granted, then withdrawn
+            consent("email", "learner.16@example.org", "withdrawn", t + day * 40),
+            consent("user_id", "u16", "granted", t + day * 50),          # ... and granted again
+            consent("user_id", "u22", "granted", t + day * 3),           # a tie: withdrawn wins
+            consent("email", "learner.22@example.org", "withdrawn", t + day * 3),
+            consent("user_id", "u23", "granted", dt.datetime(2025, 3, 1)),   # after the run date: not yet
+            consent("user_id", "u24", "granted", t, scope="share_with_employers"),
+            consent("user_id", "u25", "granted", t, scope="newsletter"),
+            consent("user_id", "u99", "granted", t)]                     # nobody's user id
+    return out
+
+
 def build_phase1(lake, raw: Raw, world: World) -> None:
     ld = Loader(lake, raw)
     early, main = dt.datetime(2024, 12, 20), dt.datetime(2025, 1, 1)
@@ -270,6 +309,7 @@ def build_phase1(lake, raw: Raw, world: World) -> None:
     # re-delivered events (same event_id, later load, other time): the first delivery wins
     again = [dict(e, occurred_at=e["occurred_at"] + dt.timedelta(days=400)) for e in events[::17]]
     ld.load("credential_events", again, main, raw.events)
+    ld.load("consent_events", consents_phase1(raw), main, raw.consents)
 
 
 def build_phase2(lake, raw: Raw, world: World) -> None:
@@ -312,6 +352,11 @@ def build_phase2(lake, raw: Raw, world: World) -> None:
                    "verifier_consented": False, "payload": "{}", "payload_sha256": "v2"})
     events += [dict(e, occurred_at=e["occurred_at"] + dt.timedelta(days=3)) for e in raw.events[:5]]
     ld.load("credential_events", events, at, raw.events)
+    # a consenting recipient withdraws (delivered now, dated before the run date): their published rows
+    # go; a withdrawn one grants again; guest1, now LMS user u90, stays covered by its email's grant
+    ld.load("consent_events", [consent("user_id", "u03", "withdrawn", dt.datetime(2024, 12, 30)),
+                               consent("email", "learner.5@example.org", "granted", dt.datetime(2024, 12, 29))],
+            at, raw.consents)
 
 
 # --------------------------------------------------------------------------- the independent computation
@@ -331,7 +376,7 @@ def first(rows: list[dict], key) -> dict:
     return out
 
 
-def expected(raw: Raw, k: int = K) -> dict[str, list[tuple]]:  # noqa: C901 - one definition per mart, in order
+def expected(raw: Raw, k: int = K, consent_default: str = "required") -> dict[str, list[tuple]]:  # noqa: C901
     users = {u: r for u, r in latest(raw.users, lambda r: r["user_id"]).items()}
     by_email = defaultdict(list)
     for u, r in users.items():
@@ -374,11 +419,34 @@ def expected(raw: Raw, k: int = K) -> dict[str, list[tuple]]:  # noqa: C901 - on
                         revocation_reason=a["revocation_reason"] or max((r for r in reasons if r), default=None),
                         status=status, accepted_at=min(accepted) if accepted else None)
     out: dict[str, list[tuple]] = {"int_credentials__recipients": list(recipients.values())}
-    out["fct_credential_awards"] = [
+
+    # consent (docs/privacy.md): a recipient's names are their user id and email and their awards'
+    # identities; the latest detailed_tracking event by the run date decides, withdrawn wins a tie
+    names = defaultdict(set)
+    for u, r in users.items():
+        names[pseudo(u)].add(("user_id", u))
+        if r["email"]:
+            names[pseudo(u)].add(("email", r["email"].strip().lower()))
+    for aid, a in awards.items():
+        ident = a["recipient_identity"].strip().lower()
+        names[fct[aid]["learner_id"]] |= {("email", ident), ("recipient_identity", ident)}
+    decided = {}
+    for learner in {a["learner_id"] for a in fct.values()}:
+        evs = [c for c in raw.consents if c["scope"] == "detailed_tracking" and c["occurred_at"] <= AS_OF_END
+               and (c["subject_type"], c["subject"]) in names[learner]]
+        last = max(evs, key=lambda c: (c["occurred_at"], c["action"] == "withdrawn"), default=None)
+        decided[learner] = last
+    consenting = {learner for learner, c in decided.items()
+                  if (c["action"] == "granted" if c else consent_default == "assumed")}
+    out["int_credentials__recipient_consent"] = [
+        (learner, c and c["action"], c and c["occurred_at"], learner in consenting) for learner, c in decided.items()]
+    out["_consenting"] = [(learner,) for learner in consenting]
+    out["int_credentials__award_facts"] = [
         tuple(r[c] for c in ("award_id", "learner_id", "account_id", "is_lms_matched", "achievement_id",
                              "achievement_type", "source_format", "parent_award_id", "issued_at", "expires_at",
                              "is_revoked", "revoked_at", "revocation_reason", "status", "accepted_at"))
         for r in fct.values()]
+    out["fct_credential_awards"] = [r for r in out["int_credentials__award_facts"] if r[1] in consenting]
 
     # events ------------------------------------------------------------
     org_consent = defaultdict(list)
@@ -405,11 +473,14 @@ def expected(raw: Raw, k: int = K) -> dict[str, list[tuple]]:  # noqa: C901 - on
                         verifier_organization_id=e["verifier_organization_id"]
                         if e["verifier_organization_id"] in disclosed else None,
                         org_key=e["verifier_organization_id"])
-    out["fct_credential_events"] = [
+    out["int_credentials__event_facts"] = [
         tuple(r[c] for c in ("event_id", "event_type", "occurred_at", "event_month", "award_id", "has_award",
                              "achievement_id", "learner_id", "account_id", "channel", "verifier_industry",
                              "verifier_country", "verifier_region", "verifier_organization_id"))
         for r in fev.values()]
+    # an event of no award has no recipient: published only when consent is assumed
+    out["fct_credential_events"] = [r for r in out["int_credentials__event_facts"]
+                                    if r[7] in consenting or (r[7] is None and consent_default == "assumed")]
 
     # transitions -------------------------------------------------------
     position = {(c, a): int(m["position"]) for (c, a), m in members.items()}
@@ -438,7 +509,8 @@ def expected(raw: Raw, k: int = K) -> dict[str, list[tuple]]:  # noqa: C901 - on
     tcols = ("collection_id", "learner_id", "account_id", "achievement_id", "award_id", "position", "issued_at",
              "sequence_number", "previous_achievement_id", "next_achievement_id", "entry_type", "exit_type",
              "days_since_previous", "days_to_next")
-    out["fct_credential_transitions"] = [tuple(t[c] for c in tcols) for t in trans]
+    out["int_credentials__transition_facts"] = [tuple(t[c] for c in tcols) for t in trans]
+    out["fct_credential_transitions"] = [r for r in out["int_credentials__transition_facts"] if r[1] in consenting]
 
     # learner flow and pathway progress ----------------------------------
     names = {}
@@ -583,7 +655,7 @@ def expected(raw: Raw, k: int = K) -> dict[str, list[tuple]]:  # noqa: C901 - on
                            last["issued_at"], last["expires_at"], last["status"],
                            sum(e["event_type"] == "viewed" for e in evs), sum(e["event_type"] == "shared" for e in evs),
                            sum(e["event_type"] == "verified" for e in evs)))
-    out["mart_recipient_credentials"] = recipients
+    out["mart_recipient_credentials"] = [r for r in recipients if r[0] in consenting]
 
     # learner x course ---------------------------------------------------------
     lc = defaultdict(list)
@@ -611,6 +683,7 @@ COLUMNS = {
     "fct_credential_transitions": "collection_id, learner_id, account_id, achievement_id, award_id, position, "
                                   "issued_at, sequence_number, previous_achievement_id, next_achievement_id, "
                                   "entry_type, exit_type, days_since_previous, days_to_next",
+    "int_credentials__recipient_consent": "learner_id, consent_action, consent_decided_at, has_detailed_tracking",
     "mart_learner_flow": "collection_id, collection_name, source_node_id, source_node, source_position, "
                          "target_node_id, target_node, target_position, edge_type, learners",
     "mart_pathway_progress": "collection_id, collection_name, achievement_id, credential_name, position, completed, "
@@ -639,6 +712,14 @@ COLUMNS = {
 }
 
 
+# the complete facts the aggregates read have the columns of their published, consent-filtered copies
+COLUMNS.update({f"int_credentials__{kind}_facts": COLUMNS[f"fct_credential_{kind}s"]
+                for kind in ("award", "event", "transition")})
+#: the published recipient-level marts (consent-filtered) and the position of learner_id in COLUMNS
+RECIPIENT_LEVEL = {"fct_credential_awards": 1, "fct_credential_events": 7, "fct_credential_transitions": 1,
+                   "mart_recipient_credentials": 0}
+
+
 def norm(rows) -> list[tuple]:
     """Rows comparable as multisets: floats rounded, sorted with None first."""
     def fix(v):
@@ -652,8 +733,8 @@ def read(home, name: str) -> list[tuple]:
     return query(home / "build.duckdb", f"select {COLUMNS[name]} from {schema}.{name}")
 
 
-INCREMENTAL = ("int_credentials__recipients", "fct_credential_awards", "fct_credential_events",
-               "fct_credential_transitions")
+INCREMENTAL = ("int_credentials__recipients", "int_credentials__award_facts", "int_credentials__event_facts",
+               "int_credentials__transition_facts")
 
 
 def read_all(home, name: str) -> list[tuple]:
@@ -687,8 +768,15 @@ def world(tmp_path_factory):
     run_dbt(home, "run", "--full-refresh", "--select", *INCREMENTAL,
             vars={"as_of_date": AS_OF.isoformat(), "small_cell_k": K})
     full = {name: read_all(home, name) for name in INCREMENTAL}
+    # the same data where consent is assumed (a deployment that collects none): everyone but the withdrawn
+    run_dbt(home, "run", "--select", "int_credentials__recipient_consent+",
+            vars={"as_of_date": AS_OF.isoformat(), "small_cell_k": K}, SKILLPATH_CONSENT_DEFAULT="assumed")
+    run_dbt(home, "test", "--select", "assert_no_unconsented_recipient_published",
+            vars={"as_of_date": AS_OF.isoformat(), "small_cell_k": K}, SKILLPATH_CONSENT_DEFAULT="assumed")
+    assumed = {name: read(home, name) for name in (*RECIPIENT_LEVEL, "int_credentials__recipient_consent")}
     return {"home": home, "raw": raw, "phase1": phase1, "expected1": expected1, "incremental": incremental,
-            "expected2": expected2, "incremental_all": incremental_all, "full": full}
+            "expected2": expected2, "incremental_all": incremental_all, "full": full, "assumed": assumed,
+            "expected_assumed": expected(raw, consent_default="assumed")}
 
 
 # --------------------------------------------------------------------------- tests
@@ -719,23 +807,62 @@ def test_the_world_exercises_every_case(world):
     exp = world["expected1"]
     kinds = {r[8] for r in exp["mart_learner_flow"]}
     assert kinds == {"new", "continuing", "stopped"}
-    assert any(r[6] == "clr2" and r[4] is None for r in exp["fct_credential_awards"]), "a CLR container"
-    assert any(r[7] and r[4] for r in exp["fct_credential_awards"]), "a credential nested in a CLR"
-    statuses = {r[13] for r in exp["fct_credential_awards"]}
+    awards = exp["int_credentials__award_facts"]
+    assert any(r[6] == "clr2" and r[4] is None for r in awards), "a CLR container"
+    assert any(r[7] and r[4] for r in awards), "a credential nested in a CLR"
+    statuses = {r[13] for r in awards}
     assert statuses == {"active", "expired", "revoked"}
-    assert any(not r[3] for r in exp["fct_credential_awards"]) and any(r[3] for r in exp["fct_credential_awards"])
-    trans = exp["fct_credential_transitions"]
+    assert any(not r[3] for r in awards) and any(r[3] for r in awards)
+    trans = exp["int_credentials__transition_facts"]
     assert any(r[3] == "A" and r[9] == "C" for r in trans), "a learner who skips B"
     assert any(r[13] == 0 for r in trans), "two credentials on the same day"
     engagement = exp["mart_credential_engagement"]
     flags = [v for r in engagement for v in r if isinstance(v, bool)]
     assert True in flags and False in flags, "both published and suppressed cells"
     # the revoked event dated after the run date: revoked but still active as of the run
-    assert any(r[10] and r[13] == "active" for r in exp["fct_credential_awards"])
+    assert any(r[10] and r[13] == "active" for r in awards)
     assert any(r[5] == "undisclosed" for r in exp["mart_credential_verification"])
     assert any(r[5] == "o1" for r in exp["mart_credential_verification"])
     inc = world["expected2"]["mart_credential_verification"]
     assert not any(r[5] == "o1" for r in inc), "o1 withdrew consent in phase 2"
+
+
+def test_consent_stories_and_published_recipients(world):
+    """Every consent story is in the data, and each published recipient-level mart holds exactly the
+    consenting recipients (computed above from the consent rows), while the aggregates count everyone."""
+    for stage, exp in (("phase1", "expected1"), ("incremental", "expected2")):
+        decided = {r[0]: r for r in world[exp]["int_credentials__recipient_consent"]}
+        consenting = {r[0] for r in world[exp]["_consenting"]}
+        everyone = {r[1] for r in world[exp]["int_credentials__award_facts"]}
+        assert 0 < len(consenting) < len(everyone)
+        assert any(r[1] is None for r in decided.values()), "recipients who never consented"
+        assert any(r[1] == "withdrawn" for r in decided.values()), "recipients who withdrew"
+        for name, at in RECIPIENT_LEVEL.items():
+            published = {r[at] for r in world[stage][name]}
+            assert published <= consenting and published, (stage, name)
+        assert {r[0] for r in world[stage]["mart_recipient_credentials"]} == consenting
+        awards = world[stage]["int_credentials__award_facts"]
+        assert len(world[stage]["fct_credential_awards"]) < len(awards)
+        trends = world[stage]["mart_issuance_trends"]
+        assert sum(r[4] for r in trends) == sum(1 for r in awards if r[4] is not None)  # everyone counts
+        assert not any(r[7] is None for r in world[stage]["fct_credential_events"]), "no event without a recipient"
+    p1, p2 = ({r[0] for r in world[e]["_consenting"]} for e in ("expected1", "expected2"))
+    assert pseudo("u16") in p1, "withdrawn, then granted again"
+    assert pseudo("u05") not in p1 and pseudo("u22") not in p1 and pseudo("u23") not in p1
+    assert pseudo("u03") in p1 and pseudo("u03") not in p2, "a withdrawal delivered later"
+    assert pseudo("u05") in p2, "granted again later"
+    assert pseudo("u90") in p2, "an external recipient who became an LMS user keeps the email's grant"
+    assert p1 - {pseudo(u["user_id"]) for u in world["raw"].users}, "an external recipient (email or hashed identity)"
+
+
+def test_assumed_consent_publishes_everyone_but_the_withdrawn(world):
+    got, exp = world["assumed"], world["expected_assumed"]
+    for name in (*RECIPIENT_LEVEL, "int_credentials__recipient_consent"):
+        assert norm(got[name]) == norm(exp[name]), name
+    withdrawn = {r[0] for r in exp["int_credentials__recipient_consent"] if r[1] == "withdrawn"}
+    assert withdrawn and not withdrawn & {r[0] for r in got["mart_recipient_credentials"]}
+    assert len(got["fct_credential_awards"]) > len(world["incremental"]["fct_credential_awards"])
+    assert any(r[7] is None for r in got["fct_credential_events"]), "the event of no award is published"
 
 
 def test_flow_balances_for_every_credential(world):
@@ -836,7 +963,7 @@ def test_unconsented_verifier_organisations_absent(world):
 
 def test_learner_ids_match_the_lms_pseudonyms(world):
     """A recipient who is an LMS user carries pseudonymise(user_id), like the learner-progress marts."""
-    rows = world["incremental"]["fct_credential_awards"]
+    rows = world["incremental"]["int_credentials__award_facts"]
     matched = {r[1] for r in rows if r[3]}
     assert pseudo("u90") in matched            # guest1, matched only after phase 2 added the user
     assert pseudo("recipient:guest1@mail.test") not in {r[1] for r in rows}
@@ -866,7 +993,11 @@ def test_generated_demo_data(tmp_path, monkeypatch):
     db = home / "build.duckdb"
     raw_awards = query(home / "lake.duckdb", "select count(distinct award_id) from raw.credential_awards")[0][0]
     assert raw_awards > 0
-    assert query(db, "select count(*) from marts.fct_credential_awards") == [(raw_awards,)]
+    assert query(db, "select count(*) from intermediate.int_credentials__award_facts") == [(raw_awards,)]
+    # published: only the recipients whose consent holds (the generator's stories: some never, some withdrew)
+    published = query(db, "select count(*), count(distinct learner_id) from marts.fct_credential_awards")[0]
+    everyone = query(db, "select count(distinct learner_id) from intermediate.int_credentials__award_facts")[0][0]
+    assert 0 < published[0] < raw_awards and 0 < published[1] < everyone
     unbalanced = query(db, """
         select p.collection_id, p.achievement_id
         from marts.mart_pathway_progress as p
@@ -878,7 +1009,7 @@ def test_generated_demo_data(tmp_path, monkeypatch):
            or p.new_entrants + p.continuing_entrants <> p.completed or p.advanced + p.stopped <> p.completed""")
     assert unbalanced == []
     assert query(db, "select sum(completed) from marts.mart_pathway_progress")[0][0] > 0
-    assert query(db, "select count(*) from marts.fct_credential_awards where is_lms_matched")[0][0] > 0
+    assert query(db, "select count(*) from intermediate.int_credentials__award_facts where is_lms_matched")[0][0] > 0
     small = query(db, """
         select count(*) from marts.mart_credential_verification
         where verifications < 5 or verifying_organizations < 5 or hires < 5""")

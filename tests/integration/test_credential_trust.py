@@ -71,8 +71,11 @@ def built(tmp_path_factory):
             ingest_credentials(lake, landing)
     finally:
         lake.close()
+    # no consent files here: the deployment's default is that consent is assumed, so the recipient-level
+    # marts show every recipient (tests/integration/test_consent.py covers consent)
     run_dbt(home, "build", "--select", *SELECT, "--exclude", *OTHERS_TESTS,
-            vars={"as_of_date": "2025-06-01", "small_cell_k": 1}, SKILLPATH_PSEUDONYM_KEY=TEST_KEY)
+            vars={"as_of_date": "2025-06-01", "small_cell_k": 1}, SKILLPATH_PSEUDONYM_KEY=TEST_KEY,
+            SKILLPATH_CONSENT_DEFAULT="assumed")
     ids = {n: cred(n)["id"] for n in range(1, 6)}
     return home, ids
 

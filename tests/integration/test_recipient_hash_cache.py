@@ -34,7 +34,7 @@ from skillpath.ingest.contract import connect_raw
 from tests.helpers import TEST_KEY, query, run_dbt
 
 T0, T1, T2, T3, T4 = (dt.datetime(2025, 1, d, 6) for d in (1, 5, 9, 13, 17))
-SELECT = ("+int_credentials__recipients", "+fct_credential_awards")
+SELECT = ("+int_credentials__recipients", "+int_credentials__award_facts")
 VARS = {"as_of_date": "2025-01-31"}
 CACHE = "intermediate.int_credentials__recipient_hashes"
 RECIPIENTS = "intermediate.int_credentials__recipients"
@@ -321,7 +321,7 @@ def test_unmatched_identity_rechecked_only_against_later_users(world):
     assert world["recipients5"] - world["recipients4"] == {one(world["recipients5"], "ob2-nobody")}
 
 
-@pytest.mark.parametrize("table", [RECIPIENTS, "marts.fct_credential_awards"])
+@pytest.mark.parametrize("table", [RECIPIENTS, "intermediate.int_credentials__award_facts"])
 def test_incremental_equals_full_refresh(world, table):
     """(4) Phase 3 incremental vs its full refresh, every column, EXCEPT ALL both ways."""
     left_only, right_only, n = except_both_ways(world["incremental_db"], world["refreshed_db"], table)

@@ -44,5 +44,5 @@ def test_the_dagster_raw_assets_are_the_contract_tables():
 
 
 def test_landing_folders_follow_the_sources_in_order():
-    assert LANDING_FOLDERS == ("lms", "credentials", "xapi", "credential_events")
+    assert LANDING_FOLDERS == ("lms", "credentials", "xapi", "credential_events", "consents")
     assert [s.name for s in SOURCES][-1] == "xapi_lrs"  # the LRS is read last

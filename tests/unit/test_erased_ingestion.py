@@ -72,9 +72,15 @@ def test_a_later_delivery_of_an_erased_person_is_dropped_and_counted(tmp_path: P
     (home / "landing" / "credential_events" / "e.ndjson").write_text("\n".join(
         json.dumps({"event_id": f"e{i}", "event_type": "viewed", "occurred_at": "2026-01-02T10:00:00+00:00",
                     "credential_id": cid}) for i, cid in enumerate(["urn:uuid:gone-award", "urn:uuid:other"])) + "\n")
+    (home / "landing" / "consents").mkdir()
+    (home / "landing" / "consents" / "c.csv").write_text(
+        "subject,scope,action,at\nu9,detailed_tracking,granted,2026-01-02T09:00:00Z\n"
+        "mailto:Gone.Person@example.org,detailed_tracking,granted,2026-01-02T09:00:00Z\n"
+        "u4,detailed_tracking,granted,2026-01-02T09:00:00Z\n")
     summary = ingest_landing(s)
     assert summary["problems"] == []
     m = _manifest(home)
+    assert m["consents"] == (3, 1, 0, 0, 2)
     # read, loaded, quarantined, duplicate, erased
     assert m["xapi_file"] == (6, 2, 1, 0, 3)
     assert m["lms"] == (3, 1, 0, 0, 2)

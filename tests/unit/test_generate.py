@@ -539,6 +539,9 @@ def test_ingestion_of_the_generated_landing_reconciles_with_the_summary(tmp_path
                           "bad_timestamp", "missing_verb", "missing_actor")}
     expected[("lms", "bad_csv_row")] = d["lms_bad_csv_rows"]
     expected[("credential_events", "unknown_event_type")] = d["event_unknown_type"]
+    expected[("consents", "bad_timestamp")] = d["consent_without_offset"]
     assert quarantined == expected
     assert src["credential_events"]["records_loaded"] == s["credential_events"]["total"]
+    assert src["consents"]["records_read"] == s["consents"]["records"]
+    assert src["consents"]["records_loaded"] == s["consents"]["records"] - d["consent_without_offset"]
     assert src["credential_events"]["records_duplicate"] == d["event_duplicates"]

@@ -2,10 +2,10 @@
 -- For every credential of every collection: the learners flowing into its Sankey
 -- node (new + continuing) = the learners who completed it = the learners flowing
 -- out (advanced + stopped), in mart_learner_flow, mart_pathway_progress and
--- fct_credential_transitions alike. Returns the credentials where any differ.
+-- int_credentials__transition_facts (every learner) alike. Returns the credentials where any differ.
 with completed as (
     select collection_id, achievement_id, count(*) as completed
-    from {{ ref('fct_credential_transitions') }}
+    from {{ ref('int_credentials__transition_facts') }}
     group by collection_id, achievement_id
 ),
 

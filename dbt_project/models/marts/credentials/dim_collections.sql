@@ -4,7 +4,7 @@ with members as (
 ),
 
 transitions as (
-    select * from {{ ref('fct_credential_transitions') }}
+    select * from {{ ref('int_credentials__transition_facts') }}
 ),
 
 learners as (

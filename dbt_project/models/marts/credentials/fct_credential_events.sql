@@ -1,29 +1,13 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='event_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail'
-    )
-}}
-{#- One row per credential lifecycle event (a re-delivered event_id counts once).
-    The verifier's organisation shows only when it consented on all its events;
-    otherwise only industry, country and region. Events whose credential_id matches
-    no award are kept (has_award = false; credential and recipient null).
-    Incremental: recomputes the events loaded, or whose award or verifier changed,
-    since the newest changed_at here minus var credential_lookback_days. -#}
-with events as (
-    select * from {{ ref('int_credentials__events') }}
-    {% if is_incremental() %}
-    where changed_at >= {{ credential_watermark(this) }}
-    {% endif %}
-)
-
+{#- One row per credential lifecycle event on an award of a recipient whose
+    detailed_tracking consent holds at publication time (docs/privacy.md, "Consent"):
+    the published, recipient-level copy of int_credentials__event_facts, which keeps every row for the
+    aggregates. Rebuilt in full on every run, so a withdrawal removes the recipient's rows
+    on the next run. -#}
 select
     event_id,
     event_type,
     occurred_at,
-    {{ credential_month('occurred_at') }} as event_month,
+    event_month,
     award_id,
     has_award,
     achievement_id,
@@ -33,6 +17,7 @@ select
     verifier_industry,
     verifier_country,
     verifier_region,
-    case when is_verifier_disclosed then verifier_organization_id end as verifier_organization_id,
+    verifier_organization_id,
     changed_at
-from events
+from {{ ref('int_credentials__event_facts') }}
+where {{ consent_holds('learner_id') }}

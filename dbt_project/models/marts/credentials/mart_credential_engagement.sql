@@ -26,13 +26,13 @@ with awards as (
         issued_at,
         accepted_at,
         {{ credential_month('issued_at') }} as issue_month
-    from {{ ref('fct_credential_awards') }}
+    from {{ ref('int_credentials__award_facts') }}
     where issued_at is not null and achievement_id is not null
 ),
 
 events as (
     select award_id, event_type, channel, occurred_at
-    from {{ ref('fct_credential_events') }}
+    from {{ ref('int_credentials__event_facts') }}
     where has_award
 ),
 

@@ -9,7 +9,7 @@
     suppressed. -#}
 with awards as (
     select award_id, achievement_id, issuer_id, proof_status, is_attributed
-    from {{ ref('fct_credential_awards') }}
+    from {{ ref('int_credentials__award_facts') }}
 ),
 
 members as (

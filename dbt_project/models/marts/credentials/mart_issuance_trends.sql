@@ -7,7 +7,7 @@
     completion_rate = certified_learners / enrolled_learners. Issuer records: not
     suppressed. -#}
 with awards as (
-    select * from {{ ref('fct_credential_awards') }}
+    select * from {{ ref('int_credentials__award_facts') }}
     where issued_at is not null and achievement_id is not null
 ),
 

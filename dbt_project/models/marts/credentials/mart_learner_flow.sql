@@ -5,7 +5,7 @@
     (new + continuing) = completed = the learners flowing out (advanced + stopped).
     Counts of the issuer's own award records: not suppressed. -#}
 with transitions as (
-    select * from {{ ref('fct_credential_transitions') }}
+    select * from {{ ref('int_credentials__transition_facts') }}
 ),
 
 credentials as (

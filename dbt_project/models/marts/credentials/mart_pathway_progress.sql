@@ -6,7 +6,7 @@
     to the collection start with (entry_share: their share of all new learners).
     Counts of the issuer's own award records: not suppressed. -#}
 with transitions as (
-    select * from {{ ref('fct_credential_transitions') }}
+    select * from {{ ref('int_credentials__transition_facts') }}
 ),
 
 members as (

@@ -4,10 +4,12 @@
     verifications recorded on the recipient's awards of it. Only pseudonymous ids:
     no email, no name, no award IRI, no verifier. account_id is the recipient's
     LMS account (null when the recipient has none). proof_status is the latest
-    award's proof verification. Unattributed awards (no recipient) are left out. -#}
+    award's proof verification. Unattributed awards (no recipient) are left out, and
+    so is every recipient whose detailed_tracking consent does not hold at publication
+    time (docs/privacy.md, "Consent"). -#}
 with awards as (
-    select * from {{ ref('fct_credential_awards') }}
-    where achievement_id is not null and is_attributed
+    select * from {{ ref('int_credentials__award_facts') }}
+    where achievement_id is not null and is_attributed and {{ consent_holds('learner_id') }}
 ),
 
 latest as (
@@ -42,7 +44,7 @@ event_counts as (
         cast(sum(case when events.event_type = 'shared' then 1 else 0 end) as {{ dbt.type_bigint() }}) as shares,
         cast(sum(case when events.event_type = 'verified' then 1 else 0 end) as {{ dbt.type_bigint() }}) as verifications
     from awards
-    inner join {{ ref('fct_credential_events') }} as events on awards.award_id = events.award_id
+    inner join {{ ref('int_credentials__event_facts') }} as events on awards.award_id = events.award_id
     group by awards.learner_id, awards.achievement_id
 )
 

@@ -1,0 +1,191 @@
+"""Recipient consent end to end (docs/privacy.md, "Consent"): the real pipeline on the generated demo
+world, whose recipients granted, never gave, withdrew, or withdrew and granted again consent for
+detailed tracking.
+
+The consenting recipients are computed here from the landing zone itself (``consents/*.csv``,
+``*.ndjson`` and ``lms/users.csv``, read with the csv and json modules): the published
+recipient-level marts, a CSV export of one and the report's recipient rows hold exactly them,
+while the aggregates count every recipient. A withdrawal delivered as a new file (with a bad row,
+quarantined) removes the recipient's detail on the next run; a deployment without consent files
+and ``SKILLPATH_CONSENT_DEFAULT=assumed`` publishes every recipient.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from skillpath.publish.exports import export_mart
+from tests.helpers import TEST_KEY, query
+from tests.integration.pipeline_support import generate, run
+
+AS_OF_END = dt.datetime(2026, 1, 7)  # pipeline_env pins SKILLPATH_AS_OF_DATE=2026-01-06: consent at its end
+#: published recipient-level marts (docs/privacy.md)
+RECIPIENT_LEVEL = ("fct_credential_awards", "fct_credential_events", "fct_credential_transitions",
+                   "mart_recipient_credentials", "mart_invalid_credentials")
+_OFFSET = re.compile(r".*\d[Tt ]\d.*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)")
+
+
+def pseudo(user_id: str) -> str:
+    return hashlib.sha256(f"{TEST_KEY}|{user_id}".encode()).hexdigest()[:24]
+
+
+def consenting_users(landing: Path) -> tuple[set[str], set[str]]:
+    """(user ids whose detailed_tracking consent holds at AS_OF_END, user ids with any event), from the
+    landing files: subjects by user id or email (mailto: and case ignored), the latest event wins and a
+    withdrawal wins a tie; a time without an offset is not an event (it is quarantined)."""
+    with open(landing / "lms" / "users.csv", newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh)][1:]
+    by_email = {r[2].strip().lower(): r[0] for r in rows if len(r) == 5}
+    users = set(by_email.values())
+    records = []
+    for path in sorted((landing / "consents").rglob("*")):
+        if path.suffix == ".csv":
+            with open(path, newline="", encoding="utf-8") as fh:
+                records += list(csv.DictReader(fh))
+        elif path.suffix == ".ndjson":
+            records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    events = {}
+    for r in records:
+        subject = str(r["subject"]).strip()
+        if r.get("scope", "").strip().lower() != "detailed_tracking" or not _OFFSET.fullmatch(r["at"].strip()):
+            continue
+        email = subject.lower().removeprefix("mailto:")
+        user = by_email.get(email) if "@" in subject else (subject if subject in users else None)
+        at = dt.datetime.fromisoformat(r["at"].strip().replace("Z", "+00:00")).astimezone(dt.UTC).replace(tzinfo=None)
+        if user is None or at > AS_OF_END:
+            continue
+        key = (at, r["action"].strip().lower() == "withdrawn")
+        events[user] = max(events.get(user, key), key)
+    return {u for u, (_, withdrawn) in events.items() if not withdrawn}, set(events)
+
+
+def learner_ids(db: Path, table: str, schema: str = "marts") -> set[str | None]:
+    return {r[0] for r in query(db, f"select distinct learner_id from {schema}.{table}")}
+
+
+def check_published(home: Path, exports: Path) -> dict:
+    """The published recipient-level marts, an export and the report hold exactly the consenting recipients."""
+    consenting, decided = consenting_users(home / "landing")
+    build, warehouse = home / "build.duckdb", home / "warehouse.duckdb"
+    everyone = learner_ids(build, "int_credentials__award_facts", "intermediate")
+    expected = {pseudo(u) for u in consenting} & everyone
+    assert 0 < len(expected) < len(everyone)
+    assert learner_ids(warehouse, "mart_recipient_credentials") == expected
+    assert learner_ids(warehouse, "fct_credential_awards") == expected
+    for table in RECIPIENT_LEVEL:
+        assert learner_ids(warehouse, table) <= expected, table
+    # per award: the published awards are exactly the complete fact's awards of consenting recipients
+    con = duckdb.connect(str(build), read_only=True)
+    try:
+        con.execute(f"attach '{warehouse}' as w (read_only)")
+        con.execute("create temp table e (learner_id varchar)")
+        con.executemany("insert into e values (?)", [[x] for x in expected])
+        for table, key in (("fct_credential_awards", "award_id"), ("fct_credential_events", "event_id"),
+                           ("fct_credential_transitions", "collection_id || award_id")):
+            diff = con.execute(
+                f"select count(*) from ((select {key} from intermediate.int_credentials__{table[15:-1]}_facts "
+                f"where learner_id in (select learner_id from e)) except all (select {key} from w.marts.{table}))"
+            ).fetchone()[0]
+            assert diff == 0, table
+        # the aggregates count every recipient
+        issued, recipients = con.execute("select sum(awards_issued), sum(recipients) "
+                                         "from w.marts.mart_issuance_trends").fetchone()
+        complete = con.execute("select count(*) from intermediate.int_credentials__award_facts "
+                               "where achievement_id is not null").fetchone()[0]
+        published = con.execute("select count(*) from w.marts.fct_credential_awards "
+                                "where achievement_id is not null").fetchone()[0]
+        assert issued == complete > published
+        flow = con.execute("select sum(completed) from w.marts.mart_pathway_progress").fetchone()[0]
+        assert flow == con.execute("select count(*) from intermediate.int_credentials__transition_facts").fetchone()[0]
+    finally:
+        con.close()
+    # a CSV export of the recipient mart (exports read the published file)
+    out = exports / "mart_recipient_credentials.csv"
+    n = export_mart(warehouse, "mart_recipient_credentials", out)
+    with open(out, newline="", encoding="utf-8") as fh:
+        exported = list(csv.DictReader(fh))
+    assert n == len(exported) and {r["learner_id"] for r in exported} == expected
+    # the report's recipient rows (invalid credentials): consenting recipients only
+    html = (home / "report.html").read_text()
+    invalid = re.search(r'id="invalid-credentials-table".*?</table>', html, re.S)
+    shown = set(re.findall(r"\b[0-9a-f]{24}\b", invalid.group(0))) if invalid else set()
+    assert shown & everyone <= expected
+    assert not (everyone - expected) & shown
+    return {"consenting": consenting, "decided": decided, "expected": expected, "everyone": everyone}
+
+
+@pytest.fixture(scope="module")
+def first(published_home: Path, tmp_path_factory) -> dict:
+    return check_published(published_home, tmp_path_factory.mktemp("exports"))
+
+
+def test_every_consent_story_is_in_the_demo_world(first, published_home):
+    stories = eval((published_home / "generate_summary.txt").read_text())["consents"]["stories"]  # noqa: S307
+    assert all(stories[s] > 0 for s in ("granted", "never", "withdrawn", "regranted")), stories
+    # withdrawn recipients and those who never consented are left out, those who granted again are in
+    assert len(first["decided"]) - len(first["consenting"]) >= stories["withdrawn"]
+    assert len(first["expected"]) < len(first["everyone"])
+
+
+def test_consent_rows_are_loaded_or_quarantined_and_reconcile(published_home):
+    lake = published_home / "lake.duckdb"
+    summary = eval((published_home / "generate_summary.txt").read_text())  # noqa: S307
+    rec = query(lake, "select sum(records_read), sum(records_loaded), sum(records_quarantined), "
+                      "sum(records_duplicate) from raw.load_manifest where source = 'consents'")[0]
+    assert rec == (summary["consents"]["records"], summary["consents"]["records"] - 1, 1, 0)
+    assert query(lake, "select reason, count(*) from raw.quarantine where source = 'consents' group by 1") == [
+        ("bad_timestamp", 1)]
+    assert query(lake, "select count(*) from raw.consent_events") == [(rec[1],)]
+
+
+def test_a_withdrawal_delivered_later_removes_the_detail_on_the_next_run(first, published_home, tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(published_home, home)
+    users = {pseudo(u): u for u in first["consenting"]}
+    leaving = sorted(users[x] for x in first["expected"])[:2]
+    with open(home / "landing" / "lms" / "users.csv", newline="", encoding="utf-8") as fh:
+        email = {r[0]: r[2] for r in list(csv.reader(fh))[1:] if len(r) == 5}
+    lines = [{"subject": leaving[0], "subject_type": "user_id", "scope": "detailed_tracking",
+              "action": "withdrawn", "at": "2026-01-05T12:00:00+01:00", "source": "support-desk"},
+             {"subject": "mailto:" + email[leaving[1]].upper(), "scope": "detailed_tracking",
+              "action": "withdrawn", "at": "2026-01-06T08:30:00-05:00", "source": "wallet-app"},
+             {"subject": leaving[0], "scope": "detailed_tracking", "action": "granted",
+              "at": "2026-01-06T09:00:00"}]  # no offset: quarantined, so it grants nothing
+    (home / "landing" / "consents" / "2026-01-06.ndjson").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    proc = run(home)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    after = check_published(home, tmp_path / "exports")
+    assert after["expected"] == first["expected"] - {pseudo(u) for u in leaving}
+    assert after["everyone"] == first["everyone"]
+    assert query(home / "lake.duckdb", "select reason, detail from raw.quarantine where source = 'consents' "
+                 "and source_ref = 'consents/2026-01-06.ndjson'")[0][0] == "bad_timestamp"
+    assert re.search(r"consents\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+[\d,]+\s+yes", proc.stdout), proc.stdout[-3000:]
+
+
+def test_assumed_consent_without_consent_files_publishes_every_recipient(tmp_path):
+    home = tmp_path / "home"
+    generate(home, statements=600, seed=3)
+    shutil.rmtree(home / "landing" / "consents")
+    proc = run(home, SKILLPATH_CONSENT_DEFAULT="assumed")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    everyone = learner_ids(home / "build.duckdb", "int_credentials__award_facts", "intermediate")
+    warehouse = home / "warehouse.duckdb"
+    assert everyone and learner_ids(warehouse, "fct_credential_awards") == everyone
+    assert query(warehouse, "select count(*) from marts.fct_credential_awards") == query(
+        home / "build.duckdb", "select count(*) from intermediate.int_credentials__award_facts")
+    assert query(warehouse, "select count(*) from marts.fct_credential_events") == query(
+        home / "build.duckdb", "select count(*) from intermediate.int_credentials__event_facts")
+    recipients = learner_ids(warehouse, "mart_recipient_credentials")
+    attributed = {r[0] for r in query(home / "build.duckdb", "select distinct learner_id from "
+                                      "intermediate.int_credentials__award_facts where is_attributed "
+                                      "and achievement_id is not null")}
+    assert recipients == attributed
