@@ -485,6 +485,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     ident = seed_identity(args.user_id, email=args.email, mbox=args.mbox, mbox_sha1sum=args.mbox_sha1sum,
                           account=args.account, openid=args.openid)
     requested_by = args.requested_by or os.environ.get("USER") or getpass.getuser()
+    prepare_dagster_home()  # the report and the log scrub read the instance, with or without a rebuild
     debug = getattr(args, "debug", False)
     stderr = sys.stderr
     if not debug:

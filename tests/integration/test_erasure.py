@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.pipeline_support import SKILLPATH, generate, pipeline_env, run, same_marts
+from tests.integration.pipeline_support import SKILLPATH, pipeline_env, run, same_marts
 from tests.support_pg import PgServer, pg_bin, start_postgres
 
 
@@ -202,17 +202,19 @@ def pg() -> PgServer:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, pg: PgServer):
+def world(tmp_path_factory, pg: PgServer, published_home: Path):
+    from skillpath.publish.postgres import publish_postgres
+
     root = tmp_path_factory.mktemp("erasure")
     home = root / "home"
-    generate(home, statements=3000, seed=23)
+    shutil.copytree(published_home, home)  # the shared world: generated and published once per session
     pristine = root / "pristine"
     shutil.copytree(home / "landing", pristine)
     with __import__("psycopg").connect(pg.url(), autocommit=True) as con:
         con.execute("create database erasure")
     env = {"SKILLPATH_POSTGRES_URL": pg.url("erasure")}
-    first = run(home, **env)
-    assert first.returncode == 0, first.stdout + first.stderr
+    # what the nightly run published to PostgreSQL (the marts and the learner directory)
+    publish_postgres(home / "build.duckdb", pg.url("erasure"), lake_db=home / "lake.duckdb")
     # the learner: xAPI statements, credentials with events, a group with a league rank
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     learner_ids = {r[0] for r in con.execute(
@@ -231,6 +233,7 @@ def world(tmp_path_factory, pg: PgServer):
     person = Person(u["user_id"], u["email"].lower(), u["display_name"], chosen[0])
     before_versions = sorted(p.name for p in (home / "versions").iterdir())
     raw_before = raw_counts(home)
+    dump_before = pg_dump(pg, "erasure")
 
     erased = skillpath(home, "erase", person.user_id, "--reason", "ticket 4711", "--requested-by", "dpo",
                        "--json", str(root / "audit.json"), **env)
@@ -244,20 +247,22 @@ def world(tmp_path_factory, pg: PgServer):
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
     return {"home": home, "root": root, "person": person, "env": env, "reference": reference,
             "removed": removed, "pristine": pristine, "before_versions": before_versions,
-            "raw_before": raw_before}
+            "raw_before": raw_before, "dump_before": dump_before}
 
 
 def test_the_learner_had_data_everywhere_before(world) -> None:
     removed = world["removed"]
     assert {"xapi", "lms", "credentials", "credential_events"} <= set(removed), removed.keys()
     assert world["person"].award_ids
+    assert world["person"].email in world["dump_before"] and world["person"].name in world["dump_before"]
+    assert files_naming(world["pristine"], [world["person"].email, world["person"].user_id])
 
 
 def test_no_file_under_the_home_and_no_postgres_dump_names_the_learner(world, pg: PgServer) -> None:
     person = world["person"]
     assert files_naming(world["home"], person.byte_tokens()) == []
     dump = pg_dump(pg, "erasure")
-    assert "learner_directory" in dump  # the dump is of the published schema
+    assert "learner_directory" in dump  # the dump is of the published schema, republished without them
     assert [t for t in person.byte_tokens() if t in dump] == []
 
 
@@ -293,6 +298,17 @@ def test_the_audit_record_holds_counts_and_no_personal_data(world) -> None:
     reference = raw_counts(world["reference"])
     for table, before in world["raw_before"].items():
         assert rows.get(table, 0) == before - reference[table], table
+
+
+def test_erasing_again_changes_nothing(world) -> None:
+    """Idempotent: nothing left to remove, no file to rewrite, hence no rebuild."""
+    home = world["home"]
+    before = manifest_totals(home)
+    again = skillpath(home, "erase", world["person"].user_id, **world["env"])
+    assert again.returncode == 0, again.stdout + again.stderr
+    out = again.stderr + again.stdout
+    assert "0 raw rows removed" in out and "0 landing files rewritten" in out and "rebuilt" not in out
+    assert manifest_totals(home) == before
 
 
 def redeliver(landing: Path, removed: dict[str, list[str]], person: Person, header: str) -> None:
@@ -337,15 +353,6 @@ def test_a_redelivery_is_dropped_as_erased_and_the_next_run_keeps_the_learner_ou
     # only the new landing files name the learner: nothing the pipeline wrote
     hits = files_naming(home, person.byte_tokens())
     assert hits and all(h.startswith("landing/") and "redelivered" in h for h in hits), hits
-
-
-def test_erasing_again_changes_nothing(world) -> None:
-    home = world["home"]
-    before = manifest_totals(home)
-    again = skillpath(home, "erase", world["person"].user_id, **world["env"])
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert "0 raw rows removed" in again.stderr + again.stdout
-    assert manifest_totals(home) == before
 
 
 def test_retention_drops_old_statements_and_events_from_raw_and_marts(world) -> None:

@@ -43,11 +43,11 @@ def test_run_output_reconciles_ingestion_and_lists_checks(published_home):
     assert "quality gate:" in out and "0 failed" in out
     sources = ("xapi_file", "lms", "credentials", "credential_events")
     rows = [line.split() for line in out.splitlines()
-            if line.strip().startswith(sources) and len(line.split()) == 7]
+            if line.strip().startswith(sources) and len(line.split()) == 8]
     assert {r[0] for r in rows} == {"xapi_file", "lms", "credentials", "credential_events"}
     for r in rows:
-        read, loaded, quarantined, duplicates = (int(x.replace(",", "")) for x in r[2:6])
-        assert read == loaded + quarantined + duplicates and r[6] == "yes"
+        read, loaded, quarantined, duplicates, erased = (int(x.replace(",", "")) for x in r[2:7])
+        assert read == loaded + quarantined + duplicates + erased and erased == 0 and r[7] == "yes"
     con = duckdb.connect(str(published_home / "lake.duckdb"), read_only=True)
     try:
         read, loaded, quarantined, dups = con.execute(
