@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha2
 
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 
-.PHONY: install demo run test lint dev clean bench bi-bundle
+.PHONY: install demo run test lint dev clean bench bi-bundle spark
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c "import sys; assert sys.version_info[:2] == (3, 11), sys.version" || { echo "Python 3.11 is needed (set PYTHON=...)"; exit 1; }
@@ -18,6 +18,12 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# the Spark engine (SKILLPATH_ENGINE=spark): Java 17 from Debian when missing, pyspark and
+# dbt-spark (requirements-spark.lock) into .venv; docs/scale_out.md. demo and test need it not
+# (make test installs it in the background for the Spark test).
+spark: install
+	bash scripts/install_spark.sh
+
 demo: install
 	$(BIN)/skillpath demo
 
@@ -25,7 +31,7 @@ run: install
 	$(BIN)/skillpath run
 
 # every test: lint, then pytest (unit + dbt + integration against real servers).
-# Ralph, Superset and the old DuckDB install in the background while pytest starts (their
+# Ralph, Superset, the old DuckDB and Spark install in the background while pytest starts (their
 # scripts take a lock; the tests that need them run the script again, which waits for
 # the install and returns). pytest runs TEST_WORKERS processes (pytest-xdist), a file at
 # a time each, longest files first (tests/conftest.py).
@@ -33,7 +39,7 @@ TEST_WORKERS ?= 2
 test: install
 	bash scripts/install_system_deps.sh
 	mkdir -p .tmp
-	for s in ralph superset old_duckdb; do (bash scripts/install_$$s.sh > .tmp/install_$$s.log 2>&1 &); done
+	for s in ralph superset old_duckdb spark; do (bash scripts/install_$$s.sh > .tmp/install_$$s.log 2>&1 &); done
 	$(MAKE) lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 

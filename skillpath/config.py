@@ -59,6 +59,22 @@ class Settings:
     consent_default: str = "required"
     #: raw records older than this many days are dropped on each run (None: kept for ever)
     retention_days: int | None = None
+    #: the engine dbt builds with: "duckdb" (embedded, the default) or "spark" (docs/scale_out.md)
+    engine: str = "duckdb"
+    #: Spark: "session" (a Spark session in the dbt process) or "thrift" (a cluster's Thrift server)
+    spark_method: str = "session"
+    #: Spark session: the master (None: local[threads])
+    spark_master: str | None = None
+    spark_driver_memory: str = "1g"
+    spark_shuffle_partitions: int | None = None
+    #: Spark: where its tables live (None: home/spark/warehouse; a cluster: object storage)
+    spark_warehouse: str | None = None
+    #: Spark: where it reads the raw layer's Parquet copy (None: home/raw)
+    spark_raw_location: str | None = None
+    spark_host: str = "localhost"
+    spark_port: int = 10000
+    spark_user: str = "skillpath"
+    spark_bind_address: str = "127.0.0.1"
 
     def with_home(self, home: Path, landing_dir: Path | None = None) -> Settings:
         """These settings for another home (and landing zone, default ``home/landing``)."""
@@ -79,6 +95,29 @@ class Settings:
     def warehouse_db(self) -> Path:
         """The published warehouse BI tools read (marts only)."""
         return self.home / "warehouse.duckdb"
+
+    @property
+    def raw_parquet_dir(self) -> Path:
+        """The raw layer's Parquet copy (``raw/<table>/*.parquet``), what Spark reads."""
+        return self.home / "raw"
+
+    @property
+    def spark_dir(self) -> Path:
+        """The local Spark session's warehouse, metastore and exported marts."""
+        return self.home / "spark"
+
+    @property
+    def spark_export_dir(self) -> Path:
+        """Where a Spark build leaves the relations publication reads, as Parquet
+        (macros/spark_engine.sql; skillpath/transform/spark_marts.py loads them into build.duckdb)."""
+        return self.spark_dir / "export"
+
+    @property
+    def dbt_target(self) -> str:
+        """The output of dbt_project/profiles.yml the build uses."""
+        if self.engine == "spark":
+            return "spark_thrift" if self.spark_method == "thrift" else "spark"
+        return "duckdb"
 
     @property
     def versions_dir(self) -> Path:
@@ -116,6 +155,28 @@ class Settings:
         # read by macros/learning_xapi.sql; always passed, so an unset value clears a stale one
         env["SKILLPATH_DEFAULT_ACCOUNT"] = self.default_account or ""
         env["SKILLPATH_CONSENT_DEFAULT"] = self.consent_default  # macros/consent.sql
+        env.update(self.engine_env())
+        return env
+
+    def engine_env(self) -> dict[str, str]:
+        """The profile's variables for the engine (dbt_project/profiles.yml)."""
+        env = {"SKILLPATH_DBT_TARGET": self.dbt_target}
+        if self.engine != "spark":
+            return env
+        spark = self.spark_dir
+        env.update(
+            SKILLPATH_SPARK_MASTER=self.spark_master or f"local[{self.threads}]",
+            SKILLPATH_SPARK_DRIVER_MEMORY=self.spark_driver_memory,
+            SKILLPATH_SPARK_SHUFFLE_PARTITIONS=str(self.spark_shuffle_partitions or 2 * self.threads),
+            SKILLPATH_SPARK_WAREHOUSE=self.spark_warehouse or str(spark / "warehouse"),
+            SKILLPATH_SPARK_METASTORE=str(spark / "metastore_db"),
+            SKILLPATH_SPARK_RAW_LOCATION=self.spark_raw_location or str(self.raw_parquet_dir),
+            SKILLPATH_SPARK_EXPORT=str(self.spark_export_dir),
+            SKILLPATH_SPARK_BIND_ADDRESS=self.spark_bind_address,
+            SKILLPATH_SPARK_HOST=self.spark_host,
+            SKILLPATH_SPARK_PORT=str(self.spark_port),
+            SKILLPATH_SPARK_USER=self.spark_user,
+        )
         return env
 
 
@@ -152,11 +213,25 @@ def settings() -> Settings:
         log_level=_env("SKILLPATH_LOG_LEVEL", "INFO"),
         consent_default=_choice("SKILLPATH_CONSENT_DEFAULT", CONSENT_DEFAULTS),
         retention_days=_number("SKILLPATH_RETENTION_DAYS", int, 1, None),
+        engine=_choice("SKILLPATH_ENGINE", ENGINES),
+        spark_method=_choice("SKILLPATH_SPARK_METHOD", SPARK_METHODS),
+        spark_master=_env("SKILLPATH_SPARK_MASTER"),
+        spark_driver_memory=_env("SKILLPATH_SPARK_DRIVER_MEMORY", "1g"),
+        spark_shuffle_partitions=_number("SKILLPATH_SPARK_SHUFFLE_PARTITIONS", int, 1, None),
+        spark_warehouse=_env("SKILLPATH_SPARK_WAREHOUSE"),
+        spark_raw_location=_env("SKILLPATH_SPARK_RAW_LOCATION"),
+        spark_host=_env("SKILLPATH_SPARK_HOST", "localhost"),
+        spark_port=int(_env("SKILLPATH_SPARK_PORT", "10000")),
+        spark_user=_env("SKILLPATH_SPARK_USER", "skillpath"),
+        spark_bind_address=_env("SKILLPATH_SPARK_BIND_ADDRESS", "127.0.0.1"),
     )
 
 
 #: values of SKILLPATH_CONSENT_DEFAULT, the default first
 CONSENT_DEFAULTS = ("required", "assumed")
+#: values of SKILLPATH_ENGINE and SKILLPATH_SPARK_METHOD, the default first
+ENGINES = ("duckdb", "spark")
+SPARK_METHODS = ("session", "thrift")
 
 
 def _choice(name: str, choices: tuple[str, ...]) -> str:

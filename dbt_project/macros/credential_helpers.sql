@@ -23,9 +23,10 @@
     cast({{ dbt.date_trunc('month', ts) }} as date)
 {%- endmacro %}
 
-{#- Whole calendar days from one timestamp's date to another's. -#}
+{#- Whole calendar days from one timestamp's date to another's, as a bigint (Spark's
+    datediff is an int). -#}
 {% macro credential_days_between(start_ts, end_ts) -%}
-    {{ dbt.datediff('cast(' ~ start_ts ~ ' as date)', 'cast(' ~ end_ts ~ ' as date)', 'day') }}
+    cast({{ dbt.datediff('cast(' ~ start_ts ~ ' as date)', 'cast(' ~ end_ts ~ ' as date)', 'day') }} as {{ dbt.type_bigint() }})
 {%- endmacro %}
 
 {#- Continuous percentile (linear interpolation) of a numeric expression within a

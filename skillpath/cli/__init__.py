@@ -598,6 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--memory-limit", default="3GB")
     b.add_argument("--seed", type=int, default=42)
+    b.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                   help="the engine dbt builds with (SKILLPATH_ENGINE; spark needs make spark, docs/scale_out.md)")
     b.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     b.add_argument("--skip", action="append", default=[], choices=["empty", "full", "floor", "incremental"],
                    help="leave a step out and keep its previous figures (repeatable)")

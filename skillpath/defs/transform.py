@@ -58,14 +58,29 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     # an erasure or the retention deleted raw rows: incremental models must forget them too
     marker = s.home / REBUILD_MARKER
     rebuild = marker.exists()
-    if config.full_refresh or rebuild:
+    dbt_vars: dict = {}
+    if s.engine == "spark":
+        # Spark rebuilds incremental models in full (Parquet tables have no DELETE;
+        # dbt_project/macros/spark_engine.sql), the recipient hash cache included
+        args.append("--full-refresh")
+        dbt_vars["rehash_recipients"] = True
+    elif config.full_refresh or rebuild:
         args.append("--full-refresh")
     if s.as_of_date:
-        args += ["--vars", json.dumps({"as_of_date": s.as_of_date.isoformat()})]
+        dbt_vars["as_of_date"] = s.as_of_date.isoformat()
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
     # dagster-dbt hands dbt this process's environment and takes no other: the build's
     # variables (absolute home, resolved key, limits) are set for the build and restored after it
+    target_path = s.home / "dbt_target"
     with dbt_env(s):
-        yield from dbt.cli(args, context=context, target_path=s.home / "dbt_target").stream()
+        yield from dbt.cli(args, context=context, target_path=target_path).stream()
+    if s.engine == "spark":
+        from skillpath.transform.spark_marts import load_spark_exports
+
+        # the gate and publication read build.duckdb whatever the engine
+        counts = load_spark_exports(s, target_path / "manifest.json")
+        context.log.info(f"Spark marts loaded into {s.build_db}: {len(counts)} relations")
     if rebuild:
         marker.unlink(missing_ok=True)
 

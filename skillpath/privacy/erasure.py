@@ -519,6 +519,9 @@ def erase(s: Settings, ident: Identity, *, requested_by: str, reason: str | None
         except BaseException:
             con.rollback()
             raise
+        from skillpath.ingest.parquet_raw import sync_parquet
+
+        sync_parquet(con, s.home)  # the raw layer's Parquet copy loses the person's rows too
     finally:
         con.close()
     detail: dict = {"landing": files, "records_erased": sum(removed.records.values())}

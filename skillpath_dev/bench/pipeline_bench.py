@@ -1,6 +1,6 @@
 """Pipeline benchmark (a script, not a timed test): the whole nightly run against DuckDB's own floor.
 
-    skillpath bench --statements 1000000 [--workdir .bench] [--threads 2] [--memory-limit 3GB] [--no-write]
+    skillpath bench --statements 1000000 [--engine spark] [--workdir .bench] [--threads 2] [--memory-limit 3GB] [--no-write]
     .venv/bin/python -m skillpath_dev.bench.pipeline_bench --statements 1000000
 
 Steps (issue 6):
@@ -18,6 +18,10 @@ Steps (issue 6):
    ``generate_increment``, then ``skillpath run`` again;
 6. the figures with the machine's description go to ``docs/benchmarks.md`` (a marked block
    per statement count, the rest of the file is kept) and ``<workdir>/results-<N>.json``.
+
+``--engine spark`` runs the same steps with ``SKILLPATH_ENGINE=spark`` (a local Spark session,
+docs/scale_out.md) in homes of their own (``home-spark-<N>``), results in
+``results-spark-<N>.json`` and their own block of docs/benchmarks.md; the floor is the same.
 """
 
 from __future__ import annotations
@@ -319,10 +323,21 @@ def link_tree(src: Path, dst: Path) -> None:
             os.link(path, target)
 
 
+#: the engine of this benchmark (``--engine``), set by :func:`main`
+ENGINE = ["duckdb"]
+
+
+def _tag(statements) -> str:
+    """The statement count, prefixed by the engine when it is not the default."""
+    return f"{statements}" if ENGINE[0] == "duckdb" else f"{ENGINE[0]}-{statements}"
+
+
 def bench_env(home: Path, landing: Path, threads: int, memory_limit: str) -> dict[str, str]:
     """The runs' environment: this home, the bench key and limits; SKILLPATH_DBT_THREADS passes through."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SKILLPATH_", "DAGSTER_")) or k == "SKILLPATH_DBT_THREADS"}
+           if not k.startswith(("SKILLPATH_", "DAGSTER_")) or k == "SKILLPATH_DBT_THREADS"
+           or k.startswith("SKILLPATH_SPARK_")}
+    env["SKILLPATH_ENGINE"] = ENGINE[0]
     env.update(
         SKILLPATH_HOME=str(home),
         SKILLPATH_LANDING_DIR=str(landing),
@@ -532,10 +547,13 @@ def render(res: dict) -> str:
     n, mc = res["statements"], res["machine"]
     full, incr, empty, floor = res.get("full"), res.get("incremental"), res.get("empty"), res.get("floor")
     again = res.get("empty_again")
+    engine = res.get("engine", "duckdb")
+    engine_title = "" if engine == "duckdb" else f", {engine.capitalize()} engine"
+    engine_arg = "" if engine == "duckdb" else f" --engine {engine}"
     lines = [
-        f"## Pipeline benchmark: {n:,} statements ({res['date']})",
+        f"## Pipeline benchmark: {n:,} statements{engine_title} ({res['date']})",
         "",
-        f"`skillpath bench --statements {n}` (skillpath_dev/bench/pipeline_bench.py); seed {res['seed']}, "
+        f"`skillpath bench --statements {n}{engine_arg}` (skillpath_dev/bench/pipeline_bench.py); seed {res['seed']}, "
         f"DuckDB threads {res['threads']}, memory_limit {res['memory_limit']}, "
         f"dbt threads (nodes at once) {res.get('dbt_threads', res['threads'])}.",
         "",
@@ -605,7 +623,7 @@ def render(res: dict) -> str:
 
 def write_docs(block: str, statements: int, path: Path = DOCS) -> None:
     """Replace (or append) the marked block for this statement count; keep the rest of the file."""
-    start, end = f"<!-- bench:pipeline:{statements}:start -->", f"<!-- bench:pipeline:{statements}:end -->"
+    start, end = f"<!-- bench:pipeline:{_tag(statements)}:start -->", f"<!-- bench:pipeline:{_tag(statements)}:end -->"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     new = f"{start}\n{block.rstrip()}\n{end}"
     if start in text and end in text:
@@ -649,6 +667,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--statements", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                    help="the engine dbt builds with (SKILLPATH_ENGINE; spark: docs/scale_out.md)")
     ap.add_argument("--workdir", default=None, help="default .bench/ at the repository root")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--memory-limit", default="3GB")
@@ -663,17 +683,18 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     if not isinstance(args, argparse.Namespace):
         args = parse_args(args)
     statements, seed = int(args.statements), int(getattr(args, "seed", 42))
+    ENGINE[0] = getattr(args, "engine", None) or "duckdb"
     threads, memory_limit = int(args.threads), str(args.memory_limit)
     skip = set(getattr(args, "skip", []) or [])
     workdir = Path(args.workdir or ROOT / ".bench").resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     if not (workdir / ".gitignore").exists():
         (workdir / ".gitignore").write_text("*\n")  # nothing generated here goes to git
-    results_file = workdir / f"results-{statements}.json"
+    results_file = workdir / f"results-{_tag(statements)}.json"
     # a skipped step keeps its figures from the previous benchmark of this N
     previous = json.loads(results_file.read_text()) if skip and results_file.exists() else {}
     res: dict = {k: previous[k] for step in skip for k in RESULT_KEYS[step] if k in previous}
-    res.update({"statements": statements, "seed": seed, "threads": threads, "memory_limit": memory_limit,
+    res.update({"statements": statements, "engine": ENGINE[0], "seed": seed, "threads": threads, "memory_limit": memory_limit,
                 "dbt_threads": int(os.environ.get("SKILLPATH_DBT_THREADS") or threads),
                 "date": dt.date.today().isoformat(), "machine": machine()})
     landing, gen_summary, gen_seconds = landing_for(workdir, statements, seed)
@@ -682,7 +703,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
 
     prepare_manifest(bench_env(workdir, landing, threads, memory_limit))
     if "empty" not in skip:
-        home = workdir / "home-empty"
+        home = workdir / ("home-empty" if ENGINE[0] == "duckdb" else f"home-{ENGINE[0]}-empty")
         shutil.rmtree(home, ignore_errors=True)
         (home / "landing").mkdir(parents=True)
         res["empty"] = pipeline_run("empty", home, home / "landing", threads, memory_limit)
@@ -690,7 +711,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         # run of a home also creates its databases and has dbt parse the project in full)
         res["empty_again"] = pipeline_run("empty_again", home, home / "landing", threads, memory_limit)
 
-    home = workdir / f"home-{statements}"
+    home = workdir / f"home-{_tag(statements)}"
     if "full" not in skip:
         shutil.rmtree(home, ignore_errors=True)
         link_tree(landing, home / "landing")

@@ -111,10 +111,11 @@ hints as (
 numbered as (
     select
         attempts.*,
-        row_number() over (
+        -- bigint on every engine (Spark's row_number is an int)
+        cast(row_number() over (
             partition by learner_id, exercise_id
             order by started_at, first_statement_id
-        ) as attempt_number
+        ) as {{ dbt.type_bigint() }}) as attempt_number
     from attempts
 ),
 

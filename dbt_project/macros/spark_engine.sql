@@ -1,0 +1,82 @@
+{#- What the Spark engine (SKILLPATH_ENGINE=spark, docs/scale_out.md) needs besides the
+    spark__ variants next to each macro: the raw layer as tables, the contracts' types,
+    incremental models rebuilt in full. Nothing here runs on DuckDB. -#}
+
+{#- on-run-start: the raw tables dbt reads. DuckDB attaches lake.duckdb (profiles.yml);
+    Spark reads the raw layer's Parquet copy (skillpath/ingest/parquet_raw.py), one
+    external table per source table at SKILLPATH_SPARK_RAW_LOCATION/<table>, created again
+    each run so that its schema is the files' (dropping an external table keeps its files). -#}
+{% macro raw_tables() -%}
+    {{ return(adapter.dispatch('raw_tables', 'skillpath')()) }}
+{%- endmacro %}
+{% macro default__raw_tables() -%}{%- endmacro %}
+{% macro spark__raw_tables() -%}
+    {%- if execute -%}
+    {%- set location = env_var('SKILLPATH_SPARK_RAW_LOCATION', env_var('SKILLPATH_HOME', '.skillpath') ~ '/raw') | trim -%}
+    {%- do run_query('create database if not exists raw') -%}
+    {%- for node in graph.sources.values() if node.source_name == 'raw' -%}
+        {%- do run_query('drop table if exists raw.' ~ node.name) -%}
+        {%- do run_query("create table raw." ~ node.name ~ " using parquet location '"
+                         ~ location ~ "/" ~ node.name ~ "'") -%}
+    {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The contracts name DuckDB's types; Spark's string is varchar (dbt compares the
+    contract with the model through cast(null as <data_type>)). -#}
+{% macro spark__cast(field, type) -%}
+    {%- set spark_type = 'string' if (type | lower | trim) in ('varchar', 'text') else type -%}
+    cast({{ field }} as {{ spark_type }})
+{%- endmacro %}
+
+{#- Incremental models on Spark are rebuilt in full: Parquet tables have no DELETE, and the
+    table formats that do (Delta Lake, Iceberg) ship their jars through Maven, which these
+    machines cannot reach. The pipeline builds Spark with --full-refresh and
+    rehash_recipients (skillpath/defs/transform.py), so is_incremental() is false here;
+    an incremental run is refused rather than built from a table it would drop. -#}
+{% materialization incremental, adapter='spark' -%}
+    {%- set target_relation = this -%}
+    {%- set existing_relation = load_relation(this) -%}
+    {%- if existing_relation is not none and not should_full_refresh() -%}
+        {{ exceptions.raise_compiler_error("incremental models are rebuilt in full on Spark: run dbt with --full-refresh"
+                                           ~ " (and --vars '{rehash_recipients: true}'), as skillpath does") }}
+    {%- endif -%}
+    {{ run_hooks(pre_hooks) }}
+    {%- if existing_relation is not none -%}
+        {%- do adapter.drop_relation(existing_relation) -%}
+    {%- endif -%}
+    {%- call statement('main') -%}
+        {{ create_table_as(False, target_relation, compiled_code) }}
+    {%- endcall -%}
+    {%- do persist_constraints(target_relation, model) -%}
+    {{ run_hooks(post_hooks) }}
+    {{ return({'relations': [target_relation]}) }}
+{%- endmaterialization %}
+
+{#- on-run-end: the relations publication reads (every table of schema marts, and the learner
+    directory's source, skillpath/publish/postgres.py USERS_RELATION), written as Parquet to
+    SKILLPATH_SPARK_EXPORT/<schema>.<name>/ for skillpath/transform/spark_marts.py, which
+    loads them into build.duckdb: the gate and publication then read the same file as on
+    DuckDB. Only after a build whose models all succeeded (a failed build publishes nothing). -#}
+{% macro export_published(results) -%}
+    {{ return(adapter.dispatch('export_published', 'skillpath')(results)) }}
+{%- endmacro %}
+{% macro default__export_published(results) -%}{%- endmacro %}
+{% macro spark__export_published(results) -%}
+    {%- if execute and flags.WHICH in ('build', 'run') -%}
+    {%- set failed = results | selectattr('status', 'in', ['error', 'fail', 'runtime error']) | list -%}
+    {%- if not failed -%}
+    {%- set export = env_var('SKILLPATH_SPARK_EXPORT', env_var('SKILLPATH_HOME', '.skillpath') ~ '/spark/export') | trim -%}
+    {%- set relations = [] -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' and node.config.enabled -%}
+        {%- if node.schema == 'marts' or (node.schema == 'staging' and node.name == 'stg_lms__users') -%}
+            {%- do relations.append(node) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- for node in relations -%}
+        {%- do run_query("insert overwrite directory '" ~ export ~ "/" ~ node.schema ~ "." ~ node.alias
+                         ~ "' using parquet select * from " ~ node.schema ~ "." ~ node.alias) -%}
+    {%- endfor -%}
+    {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

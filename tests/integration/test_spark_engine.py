@@ -1,0 +1,116 @@
+"""The same job on Apache Spark (``SKILLPATH_ENGINE=spark``, issue 15, docs/scale_out.md): the
+demo landing zone built on a real local Spark session (dbt-spark's session method, on
+127.0.0.1) publishes the same marts as the DuckDB build of the shared published home:
+``EXCEPT ALL`` empty both ways for every mart, floats at the published precision (the marts
+round them, macros/stable_round.sql).
+
+One Spark run for the module (one Spark session, inside its dbt process); the DuckDB side is
+the session's shared published home, built from the same landing zone with the same
+settings. ``make test`` installs Spark in the background (scripts/install_spark.sh); the
+fixture runs the script again, which waits for that install.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.integration.pipeline_support import last_gate_results, mart_tables, run, same_marts
+
+ROOT = Path(__file__).resolve().parents[2]
+SPARK_ENV = {
+    "SKILLPATH_ENGINE": "spark",
+    "SKILLPATH_SPARK_DRIVER_MEMORY": "768m",
+    "SKILLPATH_SPARK_SHUFFLE_PARTITIONS": "2",
+    "SKILLPATH_SPARK_BIND_ADDRESS": "127.0.0.1",
+}
+
+
+@pytest.fixture(scope="module")
+def spark_home(published_home: Path, tmp_path_factory) -> tuple[Path, float]:
+    """The shared published home's landing zone, run once on Spark; (home, seconds the run took)."""
+    install = subprocess.run(["bash", str(ROOT / "scripts" / "install_spark.sh")], capture_output=True, text=True,
+                             timeout=1800)
+    assert install.returncode == 0, f"scripts/install_spark.sh failed:\n{install.stderr[-4000:]}"
+    home = tmp_path_factory.mktemp("spark") / "home"
+    shutil.copytree(published_home / "landing", home / "landing")
+    started = time.monotonic()
+    proc = run(home, timeout=1800, **SPARK_ENV)
+    seconds = time.monotonic() - started
+    assert proc.returncode == 0, f"skillpath run on Spark failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
+    return home, seconds
+
+
+def _rows(db: Path) -> dict[str, int]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {t: con.execute(f'select count(*) from marts."{t}"').fetchone()[0] for t in mart_tables(db)}
+    finally:
+        con.close()
+
+
+def test_spark_publishes_the_same_marts(spark_home, published_home):
+    home, seconds = spark_home
+    print(f"skillpath run on Spark: {seconds:.0f} s")
+    spark_db, duck_db = home / "warehouse.duckdb", published_home / "warehouse.duckdb"
+    assert mart_tables(spark_db) == mart_tables(duck_db)
+    assert _rows(spark_db) == _rows(duck_db)
+    assert sum(1 for n in _rows(duck_db).values() if n) >= len(mart_tables(duck_db)) - 1  # the marts hold rows
+    assert same_marts(spark_db, duck_db) == []
+    # the same column types as well (the contracts' DuckDB types, skillpath/transform/spark_marts.py)
+    types = "select table_name, column_name, data_type from information_schema.columns " \
+            "where table_schema = 'marts' order by 1, ordinal_position"
+    with duckdb.connect(str(spark_db), read_only=True) as a, duckdb.connect(str(duck_db), read_only=True) as b:
+        assert a.execute(types).fetchall() == b.execute(types).fetchall()
+
+
+def test_marts_are_tables_of_the_spark_warehouse(spark_home):
+    """BI tools that read the Spark warehouse see the same marts (Parquet tables of schema marts)."""
+    home, _ = spark_home
+    warehouse = home / "spark" / "warehouse" / "marts.db"
+    published = _rows(home / "warehouse.duckdb")
+    con = duckdb.connect()
+    try:
+        for t, n in published.items():
+            files = sorted(str(p) for p in (warehouse / t).glob("*.parquet"))
+            assert files, f"no Spark table marts.{t} under {warehouse}"
+            assert con.execute(f"select count(*) from read_parquet({files!r})").fetchone()[0] == n, t
+    finally:
+        con.close()
+
+
+def test_the_gate_ran_on_sparks_marts(spark_home, published_home):
+    """Every mart's Great Expectations suite ran on the Spark build, with the DuckDB build's outcome."""
+    home, _ = spark_home
+
+    def outcomes(h: Path) -> dict[str, list]:
+        return {r["suite"]: [(e["type"], e["column"], e["success"]) for e in r["expectations"]]
+                for r in last_gate_results(h)}
+
+    spark = outcomes(home)
+    assert set(spark) == set(mart_tables(home / "warehouse.duckdb"))
+    assert all(spark.values())
+    assert spark == outcomes(published_home)
+
+
+def test_raw_parquet_copy_equals_the_lake(spark_home):
+    """What Spark read is what ingestion loaded: every Parquet table equals its lake table."""
+    home, _ = spark_home
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{home / 'lake.duckdb'}' as lake (read_only)")
+        tables = sorted(p.name for p in (home / "raw").iterdir())
+        assert "xapi_statements" in tables and "load_manifest" in tables
+        for t in tables:
+            pq = f"read_parquet('{home / 'raw' / t}/*.parquet')"
+            n = con.execute(f"select (select count(*) from (select * from lake.raw.{t} except all select * from {pq}))"
+                            f" + (select count(*) from (select * from {pq} except all select * from lake.raw.{t}))"
+                            ).fetchone()[0]
+            assert n == 0, t
+    finally:
+        con.close()
