@@ -80,3 +80,45 @@
     {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Contracts name DuckDB's integer widths: Spark's row_number(), rank(), datediff() and
+    friends return an int where DuckDB's return a bigint. A contracted table on Spark selects
+    such a column widened to its contract's integer type (and nothing else changes), so its
+    Spark table has the contract's types, and the contract check compares those. -#}
+{% macro spark_contract_widenings(sql) -%}
+    {%- set integers = ['tinyint', 'smallint', 'int', 'integer', 'bigint'] -%}
+    {%- set actual = {} -%}
+    {%- for column in get_column_schema_from_query(get_empty_subquery_sql(sql)) -%}
+        {%- do actual.update({column.name | lower: column.dtype | lower}) -%}
+    {%- endfor -%}
+    {%- set widen = {} -%}
+    {%- for key, column in model['columns'].items() -%}
+        {%- set declared = (column.get('data_type') or '') | lower | trim -%}
+        {%- set found = actual.get(column['name'] | lower) -%}
+        {%- if declared in integers and found in integers
+               and integers.index(found | replace('integer', 'int')) < integers.index(declared | replace('integer', 'int')) -%}
+            {%- do widen.update({column['name']: declared}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(widen) }}
+{%- endmacro %}
+
+{% macro spark__get_select_subquery(sql) -%}
+    {%- set widen = spark_contract_widenings(sql) -%}
+    select
+    {%- for key, column in model['columns'].items() %}
+        {%- set name = adapter.quote(column['name']) if column.get('quote') else column['name'] %}
+        {% if column['name'] in widen -%}
+        cast({{ name }} as {{ widen[column['name']] }}) as {{ name }}
+        {%- else -%}
+        {{ name }}
+        {%- endif %}{{ ',' if not loop.last }}
+    {%- endfor %}
+    from (
+        {{ sql }}
+    ) as model_subq
+{%- endmacro %}
+
+{% macro spark__get_assert_columns_equivalent(sql) -%}
+    {{ return(assert_columns_equivalent(spark__get_select_subquery(sql))) }}
+{%- endmacro %}

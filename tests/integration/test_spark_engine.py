@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.pipeline_support import last_gate_results, mart_tables, run, same_marts
+from tests.integration.pipeline_support import LOAD_TIME_COLUMNS, last_gate_results, mart_tables, run
 
 ROOT = Path(__file__).resolve().parents[2]
 SPARK_ENV = {
@@ -46,6 +46,34 @@ def spark_home(published_home: Path, tmp_path_factory) -> tuple[Path, float]:
     return home, seconds
 
 
+#: decimals floating-point columns are compared at: the marts' published precision
+#: (macros/stable_round.sql rounds published metrics to 6)
+FLOAT_DECIMALS = 6
+
+
+def differing_marts(db_a: Path, db_b: Path) -> dict[str, int]:
+    """Mart -> rows in one warehouse and not the other (EXCEPT ALL both ways), floats rounded to
+    FLOAT_DECIMALS, the load-time columns (when a row was loaded) left out; empty when equal."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach '{db_a}' as a (read_only)")
+        con.execute(f"attach '{db_b}' as b (read_only)")
+        out = {}
+        for t in mart_tables(db_a):
+            cols = con.execute("select column_name, data_type from information_schema.columns where table_catalog = 'a' "
+                               "and table_schema = 'marts' and table_name = ? order by ordinal_position", [t]).fetchall()
+            select = ", ".join(f'round("{c}", {FLOAT_DECIMALS})' if kind in ("DOUBLE", "FLOAT") else f'"{c}"'
+                               for c, kind in cols if c not in LOAD_TIME_COLUMNS)
+            a, b = f"select {select} from a.marts.{t}", f"select {select} from b.marts.{t}"
+            n = con.execute(f"select (select count(*) from ({a} except all {b})) + "
+                            f"(select count(*) from ({b} except all {a}))").fetchone()[0]
+            if n:
+                out[t] = n
+        return out
+    finally:
+        con.close()
+
+
 def _rows(db: Path) -> dict[str, int]:
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -61,7 +89,7 @@ def test_spark_publishes_the_same_marts(spark_home, published_home):
     assert mart_tables(spark_db) == mart_tables(duck_db)
     assert _rows(spark_db) == _rows(duck_db)
     assert sum(1 for n in _rows(duck_db).values() if n) >= len(mart_tables(duck_db)) - 1  # the marts hold rows
-    assert same_marts(spark_db, duck_db) == []
+    assert differing_marts(spark_db, duck_db) == {}
     # the same column types as well (the contracts' DuckDB types, skillpath/transform/spark_marts.py)
     types = "select table_name, column_name, data_type from information_schema.columns " \
             "where table_schema = 'marts' order by 1, ordinal_position"
@@ -114,3 +142,39 @@ def test_raw_parquet_copy_equals_the_lake(spark_home):
             assert n == 0, t
     finally:
         con.close()
+
+
+def test_postgres_publication_is_the_same(spark_home, published_home):
+    """The PostgreSQL schema published from the Spark build equals the one from the DuckDB build
+    (marts and learner directory; floats at the published precision)."""
+    import psycopg
+    from psycopg import sql
+
+    from skillpath.publish.postgres import publish_postgres
+    from tests.support_pg import start_postgres
+
+    home, _ = spark_home
+    server = start_postgres()
+    try:
+        tables = {}
+        for name, h in (("from_spark", home), ("from_duckdb", published_home)):
+            with psycopg.connect(server.url(), autocommit=True) as con:
+                con.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+            publish_postgres(h / "build.duckdb", server.url(name), accounts_roles=False, run_id=name)
+            with psycopg.connect(server.url(name)) as con:
+                names = [r[0] for r in con.execute(
+                    "select table_name from information_schema.tables where table_schema = 'skillpath' order by 1")]
+                tables[name] = {t: _pg_rows(con, t) for t in names}
+        assert set(tables["from_spark"]) == set(tables["from_duckdb"]) >= set(mart_tables(home / "warehouse.duckdb"))
+        for t, rows in tables["from_duckdb"].items():
+            assert tables["from_spark"][t] == rows, t
+    finally:
+        server.stop()
+
+
+def _pg_rows(con, table: str) -> list[tuple]:
+    cols = [r[0] for r in con.execute("select column_name from information_schema.columns where table_schema = "
+                                      "'skillpath' and table_name = %s order by ordinal_position", [table])
+            if r[0] not in LOAD_TIME_COLUMNS]
+    rows = con.execute(f'select {", ".join(chr(34) + c + chr(34) for c in cols)} from skillpath."{table}"').fetchall()
+    return sorted((tuple(round(v, FLOAT_DECIMALS) if isinstance(v, float) else v for v in r) for r in rows), key=repr)

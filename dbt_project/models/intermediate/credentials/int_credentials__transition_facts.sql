@@ -54,7 +54,7 @@ earned as (
 ordered as (
     select
         earned.*,
-        cast(row_number() over learner_path as {{ dbt.type_bigint() }}) as sequence_number,  -- Spark: an int
+        row_number() over learner_path as sequence_number,
         lag(achievement_id) over learner_path as previous_achievement_id,
         lag(issued_at) over learner_path as previous_issued_at,
         lead(achievement_id) over learner_path as next_achievement_id,

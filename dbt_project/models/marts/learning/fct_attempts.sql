@@ -111,11 +111,10 @@ hints as (
 numbered as (
     select
         attempts.*,
-        -- bigint on every engine (Spark's row_number is an int)
-        cast(row_number() over (
+        row_number() over (
             partition by learner_id, exercise_id
             order by started_at, first_statement_id
-        ) as {{ dbt.type_bigint() }}) as attempt_number
+        ) as attempt_number
     from attempts
 ),
 
