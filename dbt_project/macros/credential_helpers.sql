@@ -36,17 +36,8 @@
 {% macro default__credential_percentile(expr, fraction) -%}
     quantile_cont({{ expr }}, {{ fraction }})
 {%- endmacro %}
-{#- Spark: DuckDB's quantile_cont arithmetic, so both engines give the same bits (Spark's
-    percentile() interpolates as (hi - pos) * lo + (pos - lo) * hi, which differs in the last
-    bit): the sorted values v, rn = (n - 1) * fraction, lo + (hi - lo) * (rn - floor(rn)). -#}
 {% macro spark__credential_percentile(expr, fraction) -%}
-    element_at(transform(array(array_sort(collect_list(cast({{ expr }} as double)))), v ->
-        element_at(transform(array(cast(size(v) - 1 as double) * cast({{ fraction }} as double)), rn ->
-            case when size(v) = 0 then cast(null as double)
-                else element_at(v, cast(floor(rn) as int) + 1)
-                    + (element_at(v, cast(ceil(rn) as int) + 1) - element_at(v, cast(floor(rn) as int) + 1))
-                    * (rn - floor(rn))
-            end), 1)), 1)
+    percentile({{ expr }}, {{ fraction }})
 {%- endmacro %}
 
 {#- An award's status as of the end of the run date (see int_credentials__awards). -#}
