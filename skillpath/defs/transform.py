@@ -73,6 +73,11 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     # dagster-dbt hands dbt this process's environment and takes no other: the build's
     # variables (absolute home, resolved key, limits) are set for the build and restored after it
     target_path = s.home / "dbt_target"
+    if s.engine == "spark":
+        import shutil
+
+        # the build's export is what publication reads: none is left from an earlier build
+        shutil.rmtree(s.spark_export_dir, ignore_errors=True)
     with dbt_env(s):
         yield from dbt.cli(args, context=context, target_path=target_path).stream()
     if s.engine == "spark":

@@ -6,7 +6,8 @@ loads are committed, :func:`sync_parquet` brings the Parquet copy up to date::
 
     $SKILLPATH_HOME/raw/<table>/part-<id>.parquet
 
-one directory per raw table that dbt reads (every table of the contract but the
+(on the Spark engine, and in a home that has one: :func:`wanted`), one directory per raw
+table that dbt reads (every table of the contract but the
 ingestion-only ones), which Spark reads as an external Parquet table and DuckDB as
 ``read_parquet('raw/<table>/*.parquet')``. Files are written to a hidden temporary name and
 renamed into place, so a reader never sees half a file.
@@ -70,7 +71,7 @@ def _write(con: duckdb.DuckDBPyConnection, directory: Path, select_sql: str, par
     name = f"part-{uuid.uuid4().hex}.parquet"
     tmp = directory / f".{name}.tmp"
     try:
-        con.execute(f"copy ({select_sql}) to {_lit(str(tmp))} (format parquet, compression zstd)", params or [])
+        con.execute(f"copy ({select_sql}) to {_lit(str(tmp))} (format parquet)", params or [])
         tmp.rename(directory / name)
     finally:
         tmp.unlink(missing_ok=True)
@@ -129,6 +130,14 @@ def _sync_by_load(con: duckdb.DuckDBPyConnection, table: str, directory: Path) -
     for f in stale:
         f.unlink()
     return written + len(stale)
+
+
+def wanted(settings) -> bool:
+    """Whether this home keeps the Parquet copy: on the Spark engine, and wherever one was
+    written before (so that erasure and retention keep it equal to the lake after a switch
+    back to DuckDB). A DuckDB-only home pays nothing for it (at 1 million statements the
+    first copy costs about as much as the whole DuckDB build; docs/scale_out.md)."""
+    return settings.engine == "spark" or (Path(settings.home) / RAW_DIR).is_dir()
 
 
 def sync_parquet(con: duckdb.DuckDBPyConnection, home: Path, tables: Iterable[str] | None = None) -> dict[str, int]:

@@ -33,10 +33,10 @@ def ingest_source(con: duckdb.DuckDBPyConnection, name: str, settings: Settings,
     # than the retention window: both counted as records_erased (docs/privacy.md)
     drop_erased(con, name, settings)
     drop_expired(con, name, settings)
-    from skillpath.ingest.parquet_raw import sync_parquet, tables_of_source
+    from skillpath.ingest import parquet_raw
 
-    # the raw layer's Parquet copy, for engines that read no DuckDB file (Spark)
-    sync_parquet(con, settings.home, tables_of_source(name))
+    if parquet_raw.wanted(settings):  # the raw layer's Parquet copy, for Spark (docs/scale_out.md)
+        parquet_raw.sync_parquet(con, settings.home, parquet_raw.tables_of_source(name))
     return results
 
 

@@ -519,9 +519,10 @@ def erase(s: Settings, ident: Identity, *, requested_by: str, reason: str | None
         except BaseException:
             con.rollback()
             raise
-        from skillpath.ingest.parquet_raw import sync_parquet
+        from skillpath.ingest import parquet_raw
 
-        sync_parquet(con, s.home)  # the raw layer's Parquet copy loses the person's rows too
+        if parquet_raw.wanted(s):  # the raw layer's Parquet copy loses the person's rows too
+            parquet_raw.sync_parquet(con, s.home)
     finally:
         con.close()
     detail: dict = {"landing": files, "records_erased": sum(removed.records.values())}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from skillpath.config import ConfigError, settings
+from skillpath.ingest.parquet_raw import wanted
 
 
 @pytest.fixture
@@ -53,3 +54,13 @@ def test_invalid_values(env, name, value):
     env.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         settings()
+
+
+def test_the_parquet_copy_is_kept_on_spark_and_where_one_exists(env):
+    s = settings()
+    assert not wanted(s)  # a DuckDB-only home pays nothing for it
+    (s.home / "raw").mkdir(parents=True)
+    assert wanted(s)  # written before (a switch back from Spark): kept equal to the lake
+    (s.home / "raw").rmdir()
+    env.setenv("SKILLPATH_ENGINE", "spark")
+    assert wanted(settings())
