@@ -22,6 +22,10 @@ import pytest
 
 from tests.integration.pipeline_support import LOAD_TIME_COLUMNS, last_gate_results, mart_tables, run
 
+#: the module's one Spark run (and the shared published home it may have to build first) takes
+#: 10 to 15 minutes on a shared 2-core machine, more than the suite's default --timeout
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
+
 ROOT = Path(__file__).resolve().parents[2]
 SPARK_ENV = {
     "SKILLPATH_ENGINE": "spark",
