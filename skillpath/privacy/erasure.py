@@ -137,11 +137,13 @@ def resolve(con: duckdb.DuckDBPyConnection, ident: Identity, key: str) -> Identi
     for _ in range(3):  # user <-> email <-> actors: a fixed point is reached in two rounds
         before = (len(ident.user_ids), len(ident.emails), len(ident.sha1s), len(ident.accounts))
         ident.sha1s |= {_sha1_mailto(e) for e in ident.emails}
+        # an xAPI account whose name is an LMS user id is that user (int_learning__actors)
+        account_names = {a.split("|", 1)[1] for a in ident.accounts}
         rows = con.execute(
             "select distinct trim(user_id), lower(nullif(trim(email), '')), nullif(trim(display_name), '') "
             "from raw.lms_users where trim(user_id) in (select unnest(?::varchar[])) "
             "or lower(trim(email)) in (select unnest(?::varchar[]))",
-            [sorted(ident.user_ids), sorted(ident.emails)]).fetchall()
+            [sorted(ident.user_ids | account_names), sorted(ident.emails)]).fetchall()
         for uid, email, name in rows:
             ident.user_ids.add(uid)
             if email:
