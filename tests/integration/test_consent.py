@@ -117,9 +117,16 @@ def check_published(home: Path, exports: Path) -> dict:
     # the report's recipient rows (invalid credentials): consenting recipients only
     html = (home / "report.html").read_text()
     invalid = re.search(r'id="invalid-credentials-table".*?</table>', html, re.S)
-    shown = set(re.findall(r"\b[0-9a-f]{24}\b", invalid.group(0))) if invalid else set()
-    assert shown & everyone <= expected
-    assert not (everyone - expected) & shown
+    published_invalid = learner_ids(warehouse, "mart_invalid_credentials")
+    invalid_everyone = {r[0] for r in query(build, "select distinct learner_id from intermediate."
+                                                   "int_credentials__award_facts where proof_status = 'invalid'")}
+    # the demo world has invalid proofs of consenting and of non-consenting recipients
+    assert invalid_everyone & expected and invalid_everyone - expected
+    assert published_invalid == invalid_everyone & expected
+    assert invalid is not None, "the report shows the invalid credentials table"
+    shown = set(re.findall(r"\b[0-9a-f]{24}\b", invalid.group(0))) & everyone
+    assert shown and shown <= published_invalid
+    assert not (invalid_everyone - expected) & shown
     return {"consenting": consenting, "decided": decided, "expected": expected, "everyone": everyone}
 
 
@@ -189,3 +196,34 @@ def test_assumed_consent_without_consent_files_publishes_every_recipient(tmp_pat
                                       "intermediate.int_credentials__award_facts where is_attributed "
                                       "and achievement_id is not null")}
     assert recipients == attributed
+
+
+def test_the_guard_finds_a_leaked_row_of_a_non_consenting_recipient(published_home, tmp_path):
+    """The error-severity test behind the gate (docs/privacy.md, "The gate") passes on the published
+    build and returns exactly the rows a defect would leak: an award of a recipient who never
+    consented, and one of a recipient who withdrew, copied into the recipient-level marts."""
+    from tests.helpers import run_dbt
+
+    home = tmp_path / "home"
+    shutil.copytree(published_home, home)
+    guard = ("test", "--select", "assert_no_unconsented_recipient_published")
+    as_of = {"as_of_date": "2026-01-06"}
+    run_dbt(home, *guard, vars=as_of)  # passes as published
+    con = duckdb.connect(str(home / "build.duckdb"))
+    try:
+        decided = dict(con.execute("select learner_id, consent_action from intermediate.int_credentials__recipient_consent "
+                                   "where not has_detailed_tracking").fetchall())
+        never = next(x for x, action in sorted(decided.items()) if action is None)
+        withdrawn = next(x for x, action in sorted(decided.items()) if action == "withdrawn")
+        columns = ", ".join(r[0] for r in con.execute("describe marts.fct_credential_awards").fetchall())
+        con.execute(f"insert into marts.fct_credential_awards select {columns} "
+                    "from intermediate.int_credentials__award_facts where learner_id = ? limit 1", [never])
+        con.execute("insert into marts.mart_recipient_credentials select * from marts.mart_recipient_credentials "
+                    "limit 1")
+        con.execute("update marts.mart_recipient_credentials set learner_id = ? where rowid = "
+                    "(select max(rowid) from marts.mart_recipient_credentials)", [withdrawn])
+    finally:
+        con.close()
+    failed = run_dbt(home, *guard, vars=as_of, check=False)
+    assert failed.returncode != 0
+    assert "Got 2 results" in failed.stdout, failed.stdout[-3000:]
