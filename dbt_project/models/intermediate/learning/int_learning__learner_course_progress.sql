@@ -1,6 +1,10 @@
 {#- Per learner and course they take part in (enrolled, active or completed):
     progress, mastery, completion, certification, score, points, time; with
-    league ranks within the account and course. Formulas: docs/metrics.md. -#}
+    league ranks within the account and course. Formulas: docs/metrics.md.
+    Complete: certification is here for every learner; the aggregates
+    (mart_course_overview, mart_group_league) read it. mart_learner_course_progress
+    is its published copy, whose credential columns are shown only where the
+    learner's detailed_tracking consent holds (docs/privacy.md, "Consent"). -#}
 with participants as (
     select learner_id, course_id, account_id, is_enrolled, enrolled_at
     from {{ ref('int_learning__course_participants') }}
