@@ -54,8 +54,10 @@ ORGS = [("o1", "Tech", "de", True), ("o2", "finance", "FR", False), ("o3", "tech
         ("o4", None, None, True), ("o5", "health", "ZZ", True)]
 SELECT = ("+path:models/marts/credentials", "path:models/intermediate/credentials", "path:models/staging/credentials",
           "path:tests/credentials", "credential_event_types", "share_channels", "country_regions")
-# the LMS staging models are built as parents; their own tests belong to the learner-progress suite
-OTHERS_TESTS = ("resource_type:test,path:models/staging/lms", "resource_type:unit_test,path:models/staging/lms")
+# the LMS staging models are built as parents; their own tests belong to the learner-progress suite, as
+# does the consent test of the learner progress (a child of int_credentials__recipient_consent)
+OTHERS_TESTS = ("resource_type:test,path:models/staging/lms", "resource_type:unit_test,path:models/staging/lms",
+                "path:tests/learning")
 
 
 def pseudo(text: str) -> str:
