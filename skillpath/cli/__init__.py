@@ -485,7 +485,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     s.require_pseudonym_key()
     _writable_home(s.home)
     ident = seed_identity(args.user_id, email=args.email, mbox=args.mbox, mbox_sha1sum=args.mbox_sha1sum,
-                          account=args.account, openid=args.openid)
+                          account=args.account, openid=args.openid, recipient=args.recipient)
     requested_by = args.requested_by or os.environ.get("USER") or getpass.getuser()
     prepare_dagster_home()  # the report and the log scrub read the instance, with or without a rebuild
     debug = getattr(args, "debug", False)
@@ -612,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--mbox-sha1sum", help="an xAPI mbox_sha1sum")
     er.add_argument("--account", help="an xAPI account as HOMEPAGE|NAME")
     er.add_argument("--openid", help="an xAPI openid")
+    er.add_argument("--recipient", help="a credential recipient identity that is no email: the DID, URL or URN an "
+                                        "Open Badges 3.0 / CLR 2.0 credential names its subject by, or an Open "
+                                        "Badges 2.0 hashed identity sha256$<hex>")
     er.add_argument("--reason", help="why (kept in the audit log: no personal data, please)")
     er.add_argument("--requested-by", help="who asked (default: the operating-system user)")
     er.add_argument("--json", help="also write the audit record to this file")

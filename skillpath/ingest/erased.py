@@ -21,7 +21,7 @@ The kinds (docs/privacy.md):
 - ``award``: a credential (award) id; its events, proof checks, status checks and nested
   credentials follow it;
 - ``recipient``: a hashed Open Badges recipient identity, lower-case ``sha256$<hex>`` +
-  ``|`` + salt;
+  ``|`` + salt, or a DID / URL / URN recipient (Open Badges 3.0, CLR 2.0), lower-case + ``|``;
 - ``recipient_hash``: the same identity without its salt (a consent names a recipient so).
 """
 
@@ -69,7 +69,9 @@ IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
         ("mbox_sha1sum", f"case when not {_HASHED} and recipient_identity like '%@%' "
                          f"then {_email_sha1('recipient_identity')} end"),
         ("recipient", f"case when {_HASHED} then lower(trim(recipient_identity)) || '|' || "
-                      "coalesce(recipient_salt, '') end"),
+                      "coalesce(recipient_salt, '') "
+                      "when regexp_matches(lower(trim(recipient_identity)), '^(did|urn|https?):') "
+                      "then lower(trim(recipient_identity)) || '|' end"),
     ),
     "credential_documents": (
         ("award", f"case when document_format in {AWARD_FORMATS} then {_clean('document_id')} end"),
@@ -81,7 +83,7 @@ IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
     "consent_events": (
         ("user", "case when subject_type = 'user_id' then subject end"),
         ("mbox_sha1sum", "case when subject_type = 'email' then sha1('mailto:' || subject) end"),
-        ("recipient_hash", "case when subject_type = 'recipient_identity' then subject end"),
+        ("recipient_hash", "case when subject_type = 'recipient_identity' then lower(subject) end"),
     ),
 }
 

@@ -76,7 +76,7 @@ class Identity:
     accounts: set[str] = field(default_factory=set)     # homePage|name
     openids: set[str] = field(default_factory=set)
     award_ids: set[str] = field(default_factory=set)
-    recipients: set[str] = field(default_factory=set)   # sha256$<hex>|salt
+    recipients: set[str] = field(default_factory=set)   # sha256$<hex>|salt, or a DID / URL / URN + '|'
     names: set[str] = field(default_factory=set)        # display names (searched as text, never matched)
     learner_ids: set[str] = field(default_factory=set)  # pseudonymous keys the models derive
 
@@ -122,8 +122,12 @@ def _pseudonymise(key: str, value: str) -> str:
 
 def seed_identity(user_id: str | None = None, email: str | None = None, mbox: str | None = None,
                   mbox_sha1sum: str | None = None, account: str | None = None,
-                  openid: str | None = None) -> Identity:
-    """The identifiers asked for, normalised as the raw layer compares them."""
+                  openid: str | None = None, recipient: str | None = None) -> Identity:
+    """The identifiers asked for, normalised as the raw layer compares them.
+
+    ``recipient`` is a credential recipient identity that is no email: the DID, URL or URN an
+    Open Badges 3.0 / CLR 2.0 credential names its subject by (compared lower-cased, as staging
+    does), or a hashed Open Badges 2.0 identity ``sha256$<hex>``."""
     ident = Identity()
     if user_id and user_id.strip():
         ident.user_ids.add(user_id.strip())
@@ -139,8 +143,15 @@ def seed_identity(user_id: str | None = None, email: str | None = None, mbox: st
         ident.accounts.add(f"{homepage.strip().rstrip('/')}|{name.strip()}")
     if openid and openid.strip():
         ident.openids.add(openid.strip())
+    if recipient and recipient.strip():
+        value = recipient.strip().lower()
+        if "@" in value and not re.match(r"^(did|urn|https?):", value):
+            ident.emails.add(re.sub(r"^mailto:", "", value))  # an email after all
+        else:  # its salt, if hashed, comes from the awards (resolve)
+            ident.recipients.add(f"{value}|")
     if ident.is_empty():
-        raise ErasureError("say whom to erase: a user id, --email, --mbox, --mbox-sha1sum, --account or --openid")
+        raise ErasureError("say whom to erase: a user id, --email, --mbox, --mbox-sha1sum, --account, --openid "
+                           "or --recipient")
     return ident
 
 
@@ -199,6 +210,14 @@ def resolve(con: duckdb.DuckDBPyConnection, ident: Identity, key: str) -> Identi
         ident.award_ids.add(award_id)
         if recipient:
             ident.recipients.add(recipient)
+    # a recipient identity asked for as such (a DID, URL or URN; a hashed identity): its awards
+    awards = con.execute("""
+        select distinct trim(award_id), lower(trim(recipient_identity)) || '|' || coalesce(recipient_salt, '')
+        from raw.credential_awards where lower(trim(recipient_identity)) in (select unnest(?::varchar[]))
+    """, [sorted(ident.recipient_hashes())]).fetchall()
+    for award_id, recipient in awards:
+        ident.award_ids.add(award_id)
+        ident.recipients.add(recipient)
     while True:
         nested = _values(con, "select distinct trim(award_id) from raw.credential_awards "
                               "where trim(parent_award_id) in (select unnest(?::varchar[]))", [sorted(ident.award_ids)])

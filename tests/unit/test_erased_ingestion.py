@@ -126,3 +126,43 @@ def test_retention_drops_old_records_now_and_when_they_arrive_later(tmp_path: Pa
     assert [k for k, _ in log] == ["retention"]
     assert json.loads(log[0][1]) == {"xapi_statements": 3}
     assert (home / ".rebuild_required").exists()  # the next dbt build is a full refresh
+
+
+def _ob3(n: int, subject: str) -> str:
+    """An Open Badges 3.0 credential whose recipient is known only by a DID."""
+    return json.dumps({
+        "@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+        "id": f"urn:uuid:00000000-0000-4000-8000-{n:012d}", "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "issuer": {"id": "https://issuer.example.org", "type": ["Profile"], "name": "Example"},
+        "validFrom": "2025-01-01T00:00:00Z", "name": "Badge",
+        "credentialSubject": {"id": subject, "type": ["AchievementSubject"],
+                              "achievement": {"id": "https://issuer.example.org/a/1", "type": ["Achievement"],
+                                              "name": "A", "description": "d", "criteria": {"narrative": "x"}}}})
+
+
+def test_a_later_credential_to_an_erased_did_recipient_is_dropped(tmp_path: Path) -> None:
+    """``skillpath erase --recipient DID`` lists ``recipient`` = the lower-cased DID + '|': a new
+    credential to the same DID (sent in another case) and a consent naming it are dropped."""
+    home = tmp_path
+    s = _settings(home)
+    (home / "landing" / "credentials").mkdir(parents=True)
+    (home / "landing" / "credentials" / "a.json").write_text(_ob3(1, "did:key:z6MkOther"))
+    ingest_landing(s)
+    _erase(home, [("recipient", "did:key:z6mkgone|"), ("recipient_hash", "did:key:z6mkgone")])
+    (home / "landing" / "credentials" / "b.json").write_text(_ob3(2, "did:key:z6MkGone"))
+    (home / "landing" / "credentials" / "c.json").write_text(_ob3(3, "did:key:z6MkOther"))
+    (home / "landing" / "consents").mkdir()
+    (home / "landing" / "consents" / "c.csv").write_text(
+        "subject,scope,action,at\ndid:key:z6MkGone,detailed_tracking,granted,2026-01-02T09:00:00Z\n"
+        "did:key:z6MkOther,detailed_tracking,granted,2026-01-02T09:00:00Z\n")
+    assert ingest_landing(s)["problems"] == []
+    m = _manifest(home)
+    assert m["credentials"] == (3, 2, 0, 0, 1)
+    assert m["consents"] == (2, 1, 0, 0, 1)
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    try:
+        assert {r[0] for r in con.execute("select recipient_identity from raw.credential_awards").fetchall()} \
+            == {"did:key:z6MkOther"}
+        assert con.execute("select subject from raw.consent_events").fetchall() == [("did:key:z6MkOther",)]
+    finally:
+        con.close()

@@ -70,3 +70,19 @@ def test_nothing_to_go_by_is_refused() -> None:
         seed_identity()
     with pytest.raises(ErasureError, match="HOMEPAGE"):
         seed_identity(account="u1")
+
+
+def test_a_did_recipient_is_found_by_its_identity_in_any_case(lake) -> None:
+    """An Open Badges 3.0 recipient known only by a DID (no email, no LMS user): ``--recipient``."""
+    did = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+    lake.execute(f"insert into raw.credential_awards (load_id, source, source_ref, record_no, loaded_at, award_id, "
+                 "source_format, recipient_identity, recipient_hashed, payload_sha256) "
+                 f"values ({META}, 'urn:d1', 'ob3', ?, false, 'h'), ({META}, 'urn:d2', 'ob3', ?, false, 'h')",
+                 [did, "did:key:z6MkOTHER"])
+    ident = resolve(lake, seed_identity(recipient=did.upper().replace("DID:KEY:", "did:key:")), KEY)
+    assert ident.award_ids == {"urn:d1"}
+    assert ident.recipients == {did.lower() + "|"}
+    assert ident.user_ids == set() and ident.emails == set()
+    assert hashlib.sha256(f"{KEY}|recipient:{did.lower()}".encode()).hexdigest()[:24] in ident.learner_ids
+    # an email given as --recipient is an email
+    assert seed_identity(recipient="mailto:Ada.L@Example.org").emails == {EMAIL}
