@@ -793,6 +793,11 @@ def erase(s: Settings, ident: Identity, *, requested_by: str, reason: str | None
         detail["rebuild"] = {"run_id": summary.get("run_id"), "published": summary.get("published"),
                              "reason": summary.get("reason")}
     if s.postgres_url:
+        rebuild = detail.get("rebuild")
+        if rebuild is None or not rebuild.get("published"):
+            # nothing was republished (a blocked gate, nothing rebuilt): the published schema
+            # still holds what the last publication put there; their rows go from it directly
+            detail["postgres_rows_deleted"] = scrub_published_postgres(s.postgres_url, ident)
         detail["postgres_roles_dropped"] = drop_postgres_roles(s.postgres_url, ident.user_ids)
     detail["files_scrubbed"] = scrub_home_files(s, ident)
     detail["dagster_postgres_values"] = scrub_dagster_postgres(s.dagster_home, tokens)
@@ -807,6 +812,41 @@ def erase(s: Settings, ident: Identity, *, requested_by: str, reason: str | None
     compact(s.raw_db, s=s)
     compact(s.build_db, s=s)
     return record
+
+
+def scrub_published_postgres(postgres_url: str, ident: Identity, schema: str = "skillpath") -> int:
+    """The person's rows in the published PostgreSQL schema: every table's rows whose
+    ``learner_id`` is one of theirs (the marts, ``learner_directory``) or whose learner scope is
+    (``mart_chapter_mastery``), and the directory's rows with their email. Returns the rows deleted."""
+    import psycopg
+    from psycopg import sql
+
+    learner_ids, emails = sorted(ident.learner_ids), sorted(ident.emails)
+    deleted = 0
+    with psycopg.connect(postgres_url, autocommit=False) as pg:
+        tables = pg.execute("select c.table_name, bool_or(c.column_name = 'learner_id'), "
+                            "bool_or(c.column_name = 'email'), bool_or(c.column_name = 'scope_id') "
+                            "and bool_or(c.column_name = 'scope_type') from information_schema.columns c "
+                            "join information_schema.tables t using (table_schema, table_name) "
+                            "where c.table_schema = %s and t.table_type = 'BASE TABLE' "
+                            "and c.column_name in ('learner_id', 'email', 'scope_id', 'scope_type') "
+                            "group by c.table_name", [schema]).fetchall()
+        for table, has_learner, has_email, has_scope in tables:
+            conditions, params = [], []
+            if has_scope:  # mart_chapter_mastery: a learner's row is scope learner, scope_id learner_id
+                conditions.append(sql.SQL("(scope_type = 'learner' and scope_id = any(%s))"))
+                params.append(learner_ids)
+            if has_learner:
+                conditions.append(sql.SQL("learner_id = any(%s)"))
+                params.append(learner_ids)
+            if has_email:
+                conditions.append(sql.SQL("lower(email) = any(%s)"))
+                params.append(emails)
+            cur = pg.execute(sql.SQL("delete from {} where {}").format(sql.Identifier(schema, table),
+                                                                       sql.SQL(" or ").join(conditions)), params)
+            deleted += cur.rowcount
+        pg.commit()
+    return deleted
 
 
 def drop_postgres_roles(postgres_url: str, user_ids: set[str]) -> int:

@@ -322,6 +322,17 @@ def test_the_learner_had_data_everywhere_before(world) -> None:
     assert named >= {"lake.duckdb", "build.duckdb", "warehouse.duckdb", *versions}, named
     for token in (person.email, person.user_id, person.name, person.learner_id):
         assert any(h.endswith(f": {token.lower()}") for h in in_duckdb), token
+    # ... with a league rank of their own and a group in the group league
+    con = duckdb.connect(str(before / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(*) from marts.mart_learner_course_progress where learner_id = ? "
+                           "and rank_mastered >= 1", [person.learner_id]).fetchone()[0] > 0
+        ranked = {r[0] for r in con.execute("select group_id from marts.mart_group_league").fetchall()}
+    finally:
+        con.close()
+    members = list(csv.DictReader(io.StringIO((world["pristine"] / "lms" / "group_members.csv").read_text())))
+    groups = {m["group_id"] for m in members if m["user_id"] == person.user_id}
+    assert groups & ranked, "one of their groups has a league rank"
 
 
 def test_no_file_under_the_home_and_no_postgres_dump_names_the_learner(world, pg: PgServer) -> None:
@@ -451,3 +462,47 @@ def test_retention_drops_old_statements_and_events_from_raw_and_marts(world) -> 
     finally:
         con.close()
     assert not (home / ".rebuild_required").exists()
+
+
+def test_when_nothing_is_republished_their_rows_still_leave_postgres(pg: PgServer, published_home: Path,
+                                                                    tmp_path: Path) -> None:
+    """A blocked gate (or nothing to rebuild) republishes nothing: the erasure deletes the person's
+    rows from the published PostgreSQL schema itself (every table with their learner_id, the learner
+    directory's row with their email), and nobody else's."""
+    import psycopg
+
+    from skillpath.privacy.erasure import Identity, scrub_published_postgres
+    from skillpath.publish.postgres import publish_postgres
+
+    for name in ("build.duckdb", "lake.duckdb"):
+        shutil.copyfile(published_home / name, tmp_path / name)
+    with psycopg.connect(pg.url(), autocommit=True) as con:
+        con.execute("create database blocked")
+    url = pg.url("blocked")
+    publish_postgres(tmp_path / "build.duckdb", url, lake_db=tmp_path / "lake.duckdb")
+
+    def per_table(learner: str | None = None) -> dict[str, int]:
+        with psycopg.connect(url) as con:
+            tables = {r[0]: r[1] for r in con.execute(
+                "select table_name, max(column_name) from information_schema.columns where table_schema = 'skillpath' "
+                "and column_name in ('learner_id', 'scope_id') group by table_name").fetchall()}
+            out = {}
+            for t, col in tables.items():
+                where = ("" if not learner else " where learner_id = %s" if col == "learner_id"
+                         else " where scope_type = 'learner' and scope_id = %s")
+                out[t] = con.execute(f'select count(*) from skillpath."{t}"{where}',
+                                     [learner] if learner else []).fetchone()[0]
+            return out
+
+    with psycopg.connect(url) as con:
+        learner, email = con.execute("select d.learner_id, d.email from skillpath.learner_directory d "
+                                     "join skillpath.fct_attempts a using (learner_id) where d.email is not null "
+                                     "order by 1 limit 1").fetchone()
+    theirs, everything = per_table(learner), per_table()
+    assert theirs["learner_directory"] == 1 and theirs["fct_attempts"] > 0 and theirs["mart_chapter_mastery"] > 0
+    deleted = scrub_published_postgres(url, Identity(learner_ids={learner}, emails={email.lower()}))
+    assert deleted == sum(theirs.values())
+    assert per_table(learner) == dict.fromkeys(theirs, 0)
+    assert per_table() == {t: n - theirs[t] for t, n in everything.items()}
+    dump = pg_dump(pg, "blocked")
+    assert learner not in dump and email.lower() not in dump.lower()
