@@ -34,10 +34,16 @@ import duckdb
 
 from skillpath.ingest.contract import SOURCE_BY_NAME
 from skillpath.ingest.rawstore import utcnow
+from skillpath.ingest.records import IDENTITY_SCHEMES
 
 
 def _clean(col: str) -> str:
     return f"nullif(trim({col}), '')"
+
+
+def _starts_with_scheme(expr: str) -> str:
+    """SQL: ``expr`` begins with one of :data:`IDENTITY_SCHEMES` (a DID, URN or URL)."""
+    return "(" + " or ".join(f"starts_with({expr}, '{s}')" for s in IDENTITY_SCHEMES) + ")"
 
 
 def _email_sha1(col: str) -> str:
@@ -70,7 +76,7 @@ IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
                          f"then {_email_sha1('recipient_identity')} end"),
         ("recipient", f"case when {_HASHED} then lower(trim(recipient_identity)) || '|' || "
                       "coalesce(recipient_salt, '') "
-                      "when regexp_matches(lower(trim(recipient_identity)), '^(did|urn|https?):') "
+                      f"when {_starts_with_scheme('lower(trim(recipient_identity))')} "
                       "then lower(trim(recipient_identity)) || '|' end"),
     ),
     "credential_documents": (

@@ -44,6 +44,7 @@ from pathlib import Path
 import duckdb
 
 from skillpath.config import Settings, connect_duckdb
+from skillpath.ingest.consents import infer_subject_type, normalise_subject
 from skillpath.ingest.contract import SOURCES, connect_raw
 from skillpath.ingest.erased import (
     IDENTIFIERS,
@@ -54,6 +55,7 @@ from skillpath.ingest.erased import (
     remove_matching,
 )
 from skillpath.ingest.rawstore import file_sha256, new_load_id, utcnow
+from skillpath.ingest.records import Rejected
 from skillpath.privacy import REBUILD_MARKER
 
 #: identifiers shorter than this are not searched for as text (in unparsable quarantined records,
@@ -144,11 +146,17 @@ def seed_identity(user_id: str | None = None, email: str | None = None, mbox: st
     if openid and openid.strip():
         ident.openids.add(openid.strip())
     if recipient and recipient.strip():
-        value = recipient.strip().lower()
-        if "@" in value and not re.match(r"^(did|urn|https?):", value):
-            ident.emails.add(re.sub(r"^mailto:", "", value))  # an email after all
-        else:  # its salt, if hashed, comes from the awards (resolve)
-            ident.recipients.add(f"{value}|")
+        value = recipient.strip()
+        # classified as a consent's subject is (docs/privacy.md, "Consent"): an email after all
+        # goes with the emails; else the identity, lower-cased as staging compares award
+        # identities; a hashed one's salt comes from its awards (resolve)
+        if infer_subject_type(value) == "email":
+            try:
+                ident.emails.add(normalise_subject("email", value)[1])
+            except Rejected as rej:
+                raise ErasureError(rej.detail) from None
+        else:
+            ident.recipients.add(f"{value.lower()}|")
     if ident.is_empty():
         raise ErasureError("say whom to erase: a user id, --email, --mbox, --mbox-sha1sum, --account, --openid "
                            "or --recipient")
