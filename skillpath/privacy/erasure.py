@@ -32,7 +32,6 @@ import csv
 import datetime as dt
 import gzip
 import hashlib
-import io
 import json
 import os
 import re
@@ -44,6 +43,7 @@ from pathlib import Path
 import duckdb
 
 from skillpath.config import Settings, connect_duckdb
+from skillpath.ingest._csv import BOM, parse_csv_row
 from skillpath.ingest.consents import infer_subject_type, normalise_subject
 from skillpath.ingest.contract import SOURCES, connect_raw
 from skillpath.ingest.erased import (
@@ -54,6 +54,7 @@ from skillpath.ingest.erased import (
     mark_checked,
     remove_matching,
 )
+from skillpath.ingest.landing import open_landing_file
 from skillpath.ingest.rawstore import file_sha256, new_load_id, utcnow
 from skillpath.ingest.records import Rejected
 from skillpath.privacy import REBUILD_MARKER
@@ -361,7 +362,7 @@ class Matcher:
                 return self.text(raw)
         if header is not None:
             try:
-                fields = next(csv.reader(io.StringIO(stripped.decode("utf-8"))), [])
+                fields = parse_csv_row(stripped)  # split as ingestion split it
             except (UnicodeDecodeError, csv.Error):
                 fields = None
             if fields is not None and len(fields) == len(header):
@@ -370,8 +371,9 @@ class Matcher:
 
 
 def _csv_header(first_line: bytes) -> list[str] | None:
+    """A CSV file's column names, lower-cased, read as ingestion reads them."""
     try:
-        return [h.strip().lower() for h in next(csv.reader(io.StringIO(first_line.decode("utf-8-sig"))), [])]
+        return [h.strip().lower() for h in parse_csv_row(first_line.removeprefix(BOM).rstrip(b"\r\n"))]
     except (UnicodeDecodeError, csv.Error):
         return None
 
@@ -416,12 +418,11 @@ def _landing_header(landing_dir: Path | None, ref: str) -> list[str] | None:
     if path is None or not path.is_file():
         return None
     try:
-        data = path.read_bytes()
-        if path.name.lower().endswith(".gz"):
-            data = gzip.decompress(data)
+        with open_landing_file(path) as fh:
+            first = fh.readline()
     except (OSError, EOFError):
         return None
-    return _csv_header(data.split(b"\n", 1)[0])
+    return _csv_header(first)
 
 
 # ----------------------------------------------------------------------------- files

@@ -45,24 +45,26 @@ def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
                                       "and schema_name = 'marts'").fetchall()}
 
 
-def _withdraw(con: duckdb.DuckDBPyConnection, tables: set[str]) -> dict[str, int]:
+def _targets(tables: set[str]) -> list[tuple[str, str, str | None]]:
+    """(mart, condition on its rows, columns to blank or None to delete) of attached ``w``."""
+    gone = "learner_id in (select learner_id from _gone)"
+    out = [(m, gone, None) for m in RECIPIENT_LEVEL_MARTS if m in tables]
+    out += [(m, f"{gone} and ({' or '.join(f'{c} is not null' for c in cols)})",
+             ", ".join(f"{c} = null" for c in cols)) for m, cols in CREDENTIAL_DETAIL.items() if m in tables]
+    return out
+
+
+def _withdraw(con: duckdb.DuckDBPyConnection, targets: list[tuple[str, str, str | None]]) -> dict[str, int]:
     """Rows removed (recipient-level marts) or blanked (learner progress) per mart of attached ``w``."""
     done = {}
-    for mart in RECIPIENT_LEVEL_MARTS:
-        if mart in tables:
-            n = con.execute(f"delete from w.marts.{mart} where learner_id in (select learner_id from _gone)"
-                            ).fetchone()[0]
-            if n:
-                done[mart] = n
+    for mart, where, blank in targets:
+        sql = f"delete from w.marts.{mart}" if blank is None else f"update w.marts.{mart} set {blank}"
+        n = con.execute(f"{sql} where {where}").fetchone()[0]
+        if n:
+            done[mart] = n
+            if blank is None:
                 con.execute("update w.meta.row_counts set row_count = row_count - ? "
                             "where table_schema = 'marts' and table_name = ?", [n, mart])
-    for mart, cols in CREDENTIAL_DETAIL.items():
-        if mart in tables:
-            shown = " or ".join(f"{c} is not null" for c in cols)
-            n = con.execute(f"update w.marts.{mart} set {', '.join(f'{c} = null' for c in cols)} "
-                            f"where learner_id in (select learner_id from _gone) and ({shown})").fetchone()[0]
-            if n:
-                done[mart] = n
     return done
 
 
@@ -85,19 +87,15 @@ def withdraw_from_kept_versions(home: Path, build_db: Path, s: Settings | None =
             try:
                 con.execute("create temp table _gone as select unnest(?::varchar[]) as learner_id", [gone])
                 con.execute(f"attach '{v.path}' as w (read_only)")
-                tables = _tables(con)
-                hits = sum(con.execute(f"select count(*) from w.marts.{m} where learner_id in "
-                                       "(select learner_id from _gone)").fetchone()[0]
-                           for m in RECIPIENT_LEVEL_MARTS if m in tables)
-                hits += sum(con.execute(f"select count(*) from w.marts.{m} where learner_id in "
-                                        f"(select learner_id from _gone) and ({' or '.join(f'{c} is not null' for c in cols)})"
-                                        ).fetchone()[0] for m, cols in CREDENTIAL_DETAIL.items() if m in tables)
+                targets = _targets(_tables(con))
+                hits = sum(con.execute(f"select count(*) from w.marts.{mart} where {where}").fetchone()[0]
+                           for mart, where, _ in targets)
                 con.execute("detach w")
                 if not hits:
-                    continue
+                    continue  # a version untouched stays byte for byte as published
                 os.chmod(v.path, 0o644)
                 con.execute(f"attach '{v.path}' as w")
-                out[v.version_id] = _withdraw(con, tables)
+                out[v.version_id] = _withdraw(con, targets)
                 con.execute("checkpoint w")
             finally:
                 con.close()
