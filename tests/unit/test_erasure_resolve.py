@@ -86,3 +86,17 @@ def test_a_did_recipient_is_found_by_its_identity_in_any_case(lake) -> None:
     assert hashlib.sha256(f"{KEY}|recipient:{did.lower()}".encode()).hexdigest()[:24] in ident.learner_ids
     # an email given as --recipient is an email
     assert seed_identity(recipient="mailto:Ada.L@Example.org").emails == {EMAIL}
+
+
+def test_an_openid_actor_is_found_by_its_openid(lake) -> None:
+    """The last xAPI actor identifier: an openid actor (no roster links it) is its own learner."""
+    openid = "https://openid.example.org/ada"
+    lake.execute("insert into raw.xapi_statements (load_id, source, source_ref, record_no, loaded_at, statement_id, "
+                 "payload, payload_sha256, verb_id, statement_timestamp, has_result, actor_openid) "
+                 "values ('t', 'x', 'f', 9, now(), 's9', ?, 'h', 'v', now(), false, ?)",
+                 [json.dumps({"actor": {"openid": openid, "name": "Ada by OpenID"}}), openid])
+    ident = resolve(lake, seed_identity(openid=openid), KEY)
+    assert ident.openids == {openid}
+    assert ident.names == {"Ada by OpenID"}
+    assert hashlib.sha256(f"{KEY}|openid:{openid}".encode()).hexdigest()[:24] in ident.learner_ids
+    assert ident.user_ids == set() and ident.award_ids == set()
