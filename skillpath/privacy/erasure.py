@@ -763,7 +763,7 @@ def erase(s: Settings, ident: Identity, *, requested_by: str, reason: str | None
     started = utcnow()
     asked = ([("user", u) for u in sorted(ident.user_ids)] + [("mbox_sha1sum", _sha1_mailto(e)) for e in sorted(ident.emails)]
              + [("mbox_sha1sum", v) for v in sorted(ident.sha1s)] + [("account", a) for a in sorted(ident.accounts)]
-             + [("openid", o) for o in sorted(ident.openids)])
+             + [("openid", o) for o in sorted(ident.openids)] + [("recipient", r) for r in sorted(ident.recipients)])
     subject = digest(key, *asked[0])  # the identifier asked for, as a keyed hash
     con = connect_raw(s.raw_db, settings=s)
     try:

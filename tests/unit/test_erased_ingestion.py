@@ -166,3 +166,28 @@ def test_a_later_credential_to_an_erased_did_recipient_is_dropped(tmp_path: Path
         assert con.execute("select subject from raw.consent_events").fetchall() == [("did:key:z6MkOther",)]
     finally:
         con.close()
+
+
+def test_erase_by_recipient_did_removes_its_credentials_and_audits_the_hash(tmp_path: Path) -> None:
+    """``skillpath erase --recipient DID`` end to end on the raw layer (no rebuild): the DID's
+    credentials go, another recipient's stay, the audit names the request by its keyed hash only."""
+    from skillpath.privacy.erasure import erase, seed_identity
+
+    home = tmp_path
+    s = _settings(home)
+    (home / "landing" / "credentials").mkdir(parents=True)
+    (home / "landing" / "credentials" / "a.json").write_text(_ob3(1, "did:key:z6MkGone"))
+    (home / "landing" / "credentials" / "b.json").write_text(_ob3(2, "did:key:z6MkOther"))
+    ingest_landing(s)
+    record = erase(s, seed_identity(recipient="DID:key:z6MkGone"), requested_by="dpo", reason=None)
+    assert record["subject_digest"] == digest(KEY, "recipient", "did:key:z6mkgone|")
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    try:
+        assert {r[0] for r in con.execute("select recipient_identity from raw.credential_awards").fetchall()} \
+            == {"did:key:z6MkOther"}
+        log = con.execute("select * from raw.erasure_log").fetchall()
+        assert len(log) == 1 and "z6MkGone".lower() not in str(log).lower()
+    finally:
+        con.close()
+    assert not (home / "landing" / "credentials" / "a.json").exists()
+    assert (home / "landing" / "credentials" / "b.json").exists()
