@@ -55,7 +55,8 @@ def _email_sha1(col: str) -> str:
 #: every credential table share its (load_id, record_no): it is erased whole with its award
 AWARD_FORMATS = ("ob2_assertion", "ob3_credential", "clr2_credential")
 
-_HASHED = ("(coalesce(recipient_hashed, false) or lower(trim(recipient_identity)) like 'sha256$%')")
+#: SQL: the row's recipient identity is a hashed one (Open Badges 2.0 `sha256$...`)
+HASHED_RECIPIENT = ("(coalesce(recipient_hashed, false) or lower(trim(recipient_identity)) like 'sha256$%')")
 
 #: raw table -> (kind, SQL over its columns giving the identifier, or null)
 IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -72,9 +73,9 @@ IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
     "credential_awards": (
         ("award", _clean("award_id")),
         ("award", _clean("parent_award_id")),
-        ("mbox_sha1sum", f"case when not {_HASHED} and recipient_identity like '%@%' "
+        ("mbox_sha1sum", f"case when not {HASHED_RECIPIENT} and recipient_identity like '%@%' "
                          f"then {_email_sha1('recipient_identity')} end"),
-        ("recipient", f"case when {_HASHED} then lower(trim(recipient_identity)) || '|' || "
+        ("recipient", f"case when {HASHED_RECIPIENT} then lower(trim(recipient_identity)) || '|' || "
                       "coalesce(recipient_salt, '') "
                       f"when {_starts_with_scheme('lower(trim(recipient_identity))')} "
                       "then lower(trim(recipient_identity)) || '|' end"),

@@ -47,6 +47,8 @@ from skillpath.ingest._csv import BOM, parse_csv_row
 from skillpath.ingest.consents import infer_subject_type, normalise_subject
 from skillpath.ingest.contract import SOURCES, connect_raw
 from skillpath.ingest.erased import (
+    AWARD_FORMATS,
+    HASHED_RECIPIENT,
     IDENTIFIERS,
     Removed,
     count_as_erased,
@@ -56,7 +58,7 @@ from skillpath.ingest.erased import (
 )
 from skillpath.ingest.landing import open_landing_file
 from skillpath.ingest.rawstore import file_sha256, new_load_id, utcnow
-from skillpath.ingest.records import Rejected
+from skillpath.ingest.records import IDENTITY_SCHEMES, Rejected
 from skillpath.privacy import REBUILD_MARKER
 
 #: identifiers shorter than this are not searched for as text (in unparsable quarantined records,
@@ -170,6 +172,26 @@ def _values(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
 
 def resolve(con: duckdb.DuckDBPyConnection, ident: Identity, key: str) -> Identity:
     """Grow ``ident`` to every identifier the raw layer links to the same person."""
+    # a recipient identity asked for as such (a DID, URL or URN; a hashed identity): the awards
+    # with that recipient identity, and those whose document names it as the subject's id (an
+    # Open Badges 3.0 subject with an id and an email identifier: the award's recipient is the
+    # email, which is then this person's too)
+    awards = con.execute(f"""
+        select distinct trim(award_id), lower(trim(recipient_identity)), coalesce(recipient_salt, ''),
+               {HASHED_RECIPIENT}
+        from raw.credential_awards
+        where lower(trim(recipient_identity)) in (select unnest(?::varchar[]))
+           or trim(award_id) in (
+               select trim(document_id) from raw.credential_documents
+               where document_format in {AWARD_FORMATS}
+                 and lower(trim(json_extract_string(payload, '$.credentialSubject.id'))) in (select unnest(?::varchar[])))
+    """, [sorted(ident.recipient_hashes())] * 2).fetchall() if ident.recipients else []
+    for award_id, identity, salt, hashed in awards:
+        ident.award_ids.add(award_id)
+        if hashed or identity.startswith(IDENTITY_SCHEMES):
+            ident.recipients.add(f"{identity}|{salt if hashed else ''}")
+        elif "@" in identity:
+            ident.emails.add(identity.removeprefix("mailto:"))
     for _ in range(3):  # user <-> email <-> actors: a fixed point is reached in two rounds
         before = (len(ident.user_ids), len(ident.emails), len(ident.sha1s), len(ident.accounts))
         ident.sha1s |= {_sha1_mailto(e) for e in ident.emails}
@@ -219,14 +241,6 @@ def resolve(con: duckdb.DuckDBPyConnection, ident: Identity, key: str) -> Identi
         ident.award_ids.add(award_id)
         if recipient:
             ident.recipients.add(recipient)
-    # a recipient identity asked for as such (a DID, URL or URN; a hashed identity): its awards
-    awards = con.execute("""
-        select distinct trim(award_id), lower(trim(recipient_identity)) || '|' || coalesce(recipient_salt, '')
-        from raw.credential_awards where lower(trim(recipient_identity)) in (select unnest(?::varchar[]))
-    """, [sorted(ident.recipient_hashes())]).fetchall()
-    for award_id, recipient in awards:
-        ident.award_ids.add(award_id)
-        ident.recipients.add(recipient)
     while True:
         nested = _values(con, "select distinct trim(award_id) from raw.credential_awards "
                               "where trim(parent_award_id) in (select unnest(?::varchar[]))", [sorted(ident.award_ids)])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -191,3 +192,33 @@ def test_erase_by_recipient_did_removes_its_credentials_and_audits_the_hash(tmp_
         con.close()
     assert not (home / "landing" / "credentials" / "a.json").exists()
     assert (home / "landing" / "credentials" / "b.json").exists()
+
+
+def test_erase_by_did_takes_the_subject_whose_recipient_is_its_email(tmp_path: Path) -> None:
+    """The 1EdTech reference credential ``ob30/complete.json`` names its subject by a DID and by
+    email identifiers; the award's recipient is the email. Erasing the DID erases that award (and
+    so the email), and another recipient's credential stays."""
+    from skillpath.privacy.erasure import erase, seed_identity
+    from tests.helpers import REFERENCE_DATA
+
+    home = tmp_path
+    s = _settings(home)
+    (home / "landing" / "credentials").mkdir(parents=True)
+    shutil.copyfile(REFERENCE_DATA / "credentials" / "ob30" / "complete.json",
+                    home / "landing" / "credentials" / "complete.json")
+    (home / "landing" / "credentials" / "b.json").write_text(_ob3(2, "did:key:z6MkOther"))
+    ingest_landing(s)
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    assert con.execute("select recipient_identity from raw.credential_awards where award_id = "
+                       "'http://1edtech.edu/credentials/3732'").fetchall() == [("student@1edtech.edu",)]
+    con.close()
+    erase(s, seed_identity(recipient="did:example:ebfeb1f712ebc6f1c276e12ec21"), requested_by="dpo", reason=None)
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    try:
+        assert {r[0] for r in con.execute("select recipient_identity from raw.credential_awards").fetchall()} \
+            == {"did:key:z6MkOther"}
+        assert con.execute("select count(*) from raw.credential_documents where lower(payload) like "
+                           "'%ebfeb1f712ebc6f1c276e12ec21%'").fetchone()[0] == 0
+    finally:
+        con.close()
+    assert not (home / "landing" / "credentials" / "complete.json").exists()
