@@ -44,3 +44,19 @@
         select learner_id from {{ ref('int_credentials__recipient_consent') }} where has_detailed_tracking
     ){% if consent_default() == 'assumed' %} or {{ learner_id }} is null{% endif %})
 {%- endmacro %}
+
+{#- Whether an LMS learner's credential detail (certified, credentials held, their rank by
+    them: mart_learner_course_progress) may be published: under 'required' only for a
+    recipient whose detailed_tracking consent holds; under 'assumed' for everyone but a
+    recipient who withdrew. A learner who holds no credential is shown by the same rule, so
+    a hidden value never tells whether there was a credential to hide. -#}
+{% macro credential_detail_holds(learner_id) -%}
+    {%- if consent_default() == 'assumed' -%}
+    ({{ learner_id }} not in (
+        select learner_id from {{ ref('int_credentials__recipient_consent') }}
+        where not has_detailed_tracking and learner_id is not null
+    ))
+    {%- else -%}
+    {{ consent_holds(learner_id) }}
+    {%- endif -%}
+{%- endmacro %}

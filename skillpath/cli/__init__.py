@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from skillpath.config import REPO_ROOT, ConfigError, connect_duckdb, settings
+from skillpath.privacy import CLI_RUN_TAG, erasing
 from skillpath.publish import bi_bundle
 
 
@@ -166,7 +167,8 @@ def run_pipeline(full_refresh: bool = False) -> dict:
         "loggers": {"console": {"config": {"log_level": settings().log_level}}},
     }
     with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False,
+                                        tags={CLI_RUN_TAG: "1"})
         summary = summarise_run(result, instance)
     summary["seconds"] = round(time.time() - t0, 1)
     # start-up costs for the benchmark (skillpath_dev/bench/pipeline_bench.py)
@@ -483,7 +485,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     s.require_pseudonym_key()
     _writable_home(s.home)
     ident = seed_identity(args.user_id, email=args.email, mbox=args.mbox, mbox_sha1sum=args.mbox_sha1sum,
-                          account=args.account, openid=args.openid)
+                          account=args.account, openid=args.openid, recipient=args.recipient)
     requested_by = args.requested_by or os.environ.get("USER") or getpass.getuser()
     prepare_dagster_home()  # the report and the log scrub read the instance, with or without a rebuild
     debug = getattr(args, "debug", False)
@@ -491,7 +493,10 @@ def cmd_erase(args: argparse.Namespace) -> int:
     if not debug:
         sys.stderr = _HideStackTraces(stderr)
     try:
-        with _single_writer(s.home):  # the pipeline's lock: never while a run writes
+        # the pipeline's lock: never while a `skillpath run` writes; the marker stops runs the Dagster
+        # daemon starts from now on, and the ones it started before are waited for
+        with _single_writer(s.home), erasing(s.home):
+            wait_for_daemon_runs()
             record = erase(s, ident, requested_by=requested_by, reason=args.reason,
                            run_pipeline=lambda: run_pipeline())
     finally:
@@ -512,6 +517,28 @@ def cmd_erase(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=2, default=str))
     return 0 if not rebuild or rebuild.get("published") else 1
+
+
+def wait_for_daemon_runs(timeout: float = 3600, poll: float = 5) -> None:
+    """Wait until no run of this home's Dagster instance is in progress, but for the ones
+    ``skillpath run`` started (tagged; the caller holds the run lock, so they are over).
+
+    Raises UserError after ``timeout`` seconds, naming the runs still in progress."""
+    import dagster as dg
+
+    active = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)
+    deadline = time.monotonic() + timeout
+    with dg.DagsterInstance.get() as instance:
+        while True:
+            runs = [r.run_id for r in instance.get_runs(filters=dg.RunsFilter(statuses=list(active)))
+                    if CLI_RUN_TAG not in r.tags]
+            if not runs:
+                return
+            if time.monotonic() >= deadline:
+                raise UserError(f"Dagster runs of this home are still in progress ({', '.join(runs)}): "
+                                "let them finish (or cancel them in the Dagster UI) and erase again")
+            _say(f"waiting for {len(runs)} Dagster run(s) of this home to finish before erasing ...")
+            time.sleep(poll)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -585,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--mbox-sha1sum", help="an xAPI mbox_sha1sum")
     er.add_argument("--account", help="an xAPI account as HOMEPAGE|NAME")
     er.add_argument("--openid", help="an xAPI openid")
+    er.add_argument("--recipient", help="a credential recipient identity that is no email: the DID, URL or URN an "
+                                        "Open Badges 3.0 / CLR 2.0 credential names its subject by, or an Open "
+                                        "Badges 2.0 hashed identity sha256$<hex>")
     er.add_argument("--reason", help="why (kept in the audit log: no personal data, please)")
     er.add_argument("--requested-by", help="who asked (default: the operating-system user)")
     er.add_argument("--json", help="also write the audit record to this file")

@@ -28,12 +28,17 @@ def _jsonable(obj) -> dict:
 @dg.asset(group_name=GROUP, deps=[*mart_keys(), dg.AssetKey(["raw", "load_manifest"])],
           description="warehouse.duckdb: marts only, written to a new file and renamed into place")
 def warehouse(context: dg.AssetExecutionContext, skillpath: SkillpathResource) -> dg.MaterializeResult:
+    from skillpath.privacy.withdrawal import withdraw_from_kept_versions
     from skillpath.publish.duckdb_publish import publish_duckdb
 
     s = skillpath.settings()
     result = publish_duckdb(s.build_db, s.home, keep_versions=s.keep_versions, run_id=context.run_id)
     context.log.info(f"published {s.warehouse_db}")
-    return dg.MaterializeResult(metadata=_jsonable(result))
+    # the rollback copies lose the detail of recipients whose consent no longer holds
+    withdrawn = withdraw_from_kept_versions(s.home, s.build_db, s)
+    for version_id, rows in withdrawn.items():
+        context.log.info(f"kept version {version_id}: consent withdrawn, rows removed or blanked {rows}")
+    return dg.MaterializeResult(metadata={**_jsonable(result), "kept_versions_withdrawn": len(withdrawn)})
 
 
 @dg.asset(group_name=GROUP, deps=[warehouse],

@@ -48,8 +48,14 @@ class SkillpathResource(dg.ConfigurableResource):
     def lake(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A writable connection to the raw layer, closed before dbt (another process) runs."""
         from skillpath.ingest.contract import connect_raw
+        from skillpath.privacy import erasing_elsewhere
 
         s = self.settings()
+        pid = erasing_elsewhere(s.home)
+        if pid is not None:
+            raise dg.Failure(description=f"skillpath erase (process {pid}) is forgetting a person in {s.home}: "
+                                         "this run stops before it reads or writes anything; the next run "
+                                         "loads what it would have loaded (docs/privacy.md)")
         con = connect_raw(s.raw_db, settings=s)
         try:
             yield con

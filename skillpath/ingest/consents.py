@@ -37,7 +37,7 @@ from skillpath.ingest.landing import (
     quarantine_whole_file,
 )
 from skillpath.ingest.rawstore import RawLoad
-from skillpath.ingest.records import canonical_sha256, parse_json_record
+from skillpath.ingest.records import IDENTITY_SCHEMES, canonical_sha256, parse_json_record
 from skillpath.ingest.xapi import BatchWriter, Rejected, check_timestamp, load_parsed_records, parse_timestamp
 
 SOURCE = "consents"
@@ -54,7 +54,6 @@ MAX_TEXT = 1000
 _EMAIL = re.compile(r"[^@\s:/]+@[^@\s:/]+")
 _HASHED = re.compile(r"(sha256|md5)\$([0-9a-f]*)", re.IGNORECASE)
 _HEX_LENGTH = {"sha256": 64, "md5": 32}
-_IDENTIFIER_SCHEMES = ("did:", "urn:", "http://", "https://")
 #: an ISO 8601 date-time that ends in an offset: Z, +hh, +hhmm or +hh:mm
 _WITH_OFFSET = re.compile(r".*\d[Tt ]\d.*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)")
 
@@ -97,7 +96,7 @@ def infer_subject_type(subject: str) -> str:
     lowered = subject.lower()
     if lowered.startswith("mailto:"):
         return "email"
-    if _HASHED.match(subject) or lowered.startswith(_IDENTIFIER_SCHEMES):
+    if _HASHED.match(subject) or lowered.startswith(IDENTITY_SCHEMES):
         return "recipient_identity"
     return "email" if "@" in subject else "user_id"
 

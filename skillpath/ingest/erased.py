@@ -21,7 +21,7 @@ The kinds (docs/privacy.md):
 - ``award``: a credential (award) id; its events, proof checks, status checks and nested
   credentials follow it;
 - ``recipient``: a hashed Open Badges recipient identity, lower-case ``sha256$<hex>`` +
-  ``|`` + salt;
+  ``|`` + salt, or a DID / URL / URN recipient (Open Badges 3.0, CLR 2.0), lower-case + ``|``;
 - ``recipient_hash``: the same identity without its salt (a consent names a recipient so).
 """
 
@@ -34,10 +34,16 @@ import duckdb
 
 from skillpath.ingest.contract import SOURCE_BY_NAME
 from skillpath.ingest.rawstore import utcnow
+from skillpath.ingest.records import IDENTITY_SCHEMES
 
 
 def _clean(col: str) -> str:
     return f"nullif(trim({col}), '')"
+
+
+def _starts_with_scheme(expr: str) -> str:
+    """SQL: ``expr`` begins with one of :data:`IDENTITY_SCHEMES` (a DID, URN or URL)."""
+    return "(" + " or ".join(f"starts_with({expr}, '{s}')" for s in IDENTITY_SCHEMES) + ")"
 
 
 def _email_sha1(col: str) -> str:
@@ -49,7 +55,8 @@ def _email_sha1(col: str) -> str:
 #: every credential table share its (load_id, record_no): it is erased whole with its award
 AWARD_FORMATS = ("ob2_assertion", "ob3_credential", "clr2_credential")
 
-_HASHED = ("(coalesce(recipient_hashed, false) or lower(trim(recipient_identity)) like 'sha256$%')")
+#: SQL: the row's recipient identity is a hashed one (Open Badges 2.0 `sha256$...`)
+HASHED_RECIPIENT = ("(coalesce(recipient_hashed, false) or lower(trim(recipient_identity)) like 'sha256$%')")
 
 #: raw table -> (kind, SQL over its columns giving the identifier, or null)
 IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -66,10 +73,12 @@ IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
     "credential_awards": (
         ("award", _clean("award_id")),
         ("award", _clean("parent_award_id")),
-        ("mbox_sha1sum", f"case when not {_HASHED} and recipient_identity like '%@%' "
+        ("mbox_sha1sum", f"case when not {HASHED_RECIPIENT} and recipient_identity like '%@%' "
                          f"then {_email_sha1('recipient_identity')} end"),
-        ("recipient", f"case when {_HASHED} then lower(trim(recipient_identity)) || '|' || "
-                      "coalesce(recipient_salt, '') end"),
+        ("recipient", f"case when {HASHED_RECIPIENT} then lower(trim(recipient_identity)) || '|' || "
+                      "coalesce(recipient_salt, '') "
+                      f"when {_starts_with_scheme('lower(trim(recipient_identity))')} "
+                      "then lower(trim(recipient_identity)) || '|' end"),
     ),
     "credential_documents": (
         ("award", f"case when document_format in {AWARD_FORMATS} then {_clean('document_id')} end"),
@@ -81,7 +90,7 @@ IDENTIFIERS: dict[str, tuple[tuple[str, str], ...]] = {
     "consent_events": (
         ("user", "case when subject_type = 'user_id' then subject end"),
         ("mbox_sha1sum", "case when subject_type = 'email' then sha1('mailto:' || subject) end"),
-        ("recipient_hash", "case when subject_type = 'recipient_identity' then subject end"),
+        ("recipient_hash", "case when subject_type = 'recipient_identity' then lower(subject) end"),
     ),
 }
 

@@ -13,6 +13,10 @@ from typing import Any
 
 import orjson
 
+#: how a credential recipient identity that is no email begins (a DID, a URN, a URL): Open Badges
+#: 3.0 / CLR 2.0 subjects, consent subjects, erasure requests (compared lower-cased)
+IDENTITY_SCHEMES = ("did:", "urn:", "http://", "https://")
+
 
 class Rejected(Exception):
     """A record that goes to quarantine: ``reason`` (the quarantine reason) and ``detail``."""

@@ -117,10 +117,67 @@ def check_published(home: Path, exports: Path) -> dict:
     # the report's recipient rows (invalid credentials): consenting recipients only
     html = (home / "report.html").read_text()
     invalid = re.search(r'id="invalid-credentials-table".*?</table>', html, re.S)
-    shown = set(re.findall(r"\b[0-9a-f]{24}\b", invalid.group(0))) if invalid else set()
-    assert shown & everyone <= expected
-    assert not (everyone - expected) & shown
+    published_invalid = learner_ids(warehouse, "mart_invalid_credentials")
+    invalid_everyone = {r[0] for r in query(build, "select distinct learner_id from intermediate."
+                                                   "int_credentials__award_facts where proof_status = 'invalid'")}
+    # the demo world has invalid proofs of consenting and of non-consenting recipients
+    assert invalid_everyone & expected and invalid_everyone - expected
+    assert published_invalid == invalid_everyone & expected
+    assert invalid is not None, "the report shows the invalid credentials table"
+    shown = set(re.findall(r"\b[0-9a-f]{24}\b", invalid.group(0))) & everyone
+    assert shown and shown <= published_invalid
+    assert not (invalid_everyone - expected) & shown
+    check_learner_progress(home, expected)
     return {"consenting": consenting, "decided": decided, "expected": expected, "everyone": everyone}
+
+
+CREDENTIAL_COLUMNS = ("is_certified", "certified_at", "credentials_held", "rank_certified")
+
+
+def report_learner_rows(html: str) -> list[dict[str, str | None]]:
+    """Every row of the report's learner league tables, by data-col: the cell's data-v (None: no value)."""
+    rows = []
+    for table in re.findall(r'<table[^>]*data-mart="mart_learner_course_progress".*?</table>', html, re.S):
+        cols = re.findall(r'<th data-col="([^"]+)"', table)
+        for tr in re.findall(r"<tr>(<td.*?)</tr>", table, re.S):
+            cells = re.findall(r"<td([^>]*)>(.*?)</td>", tr, re.S)
+            values = [(re.search(r'data-v="([^"]*)"', attrs) or [None, None])[1] for attrs, _ in cells]
+            rows.append(dict(zip(cols, [v if v not in ("", None) else None for v in values], strict=True)))
+    return rows
+
+
+def check_learner_progress(home: Path, expected: set[str]) -> None:
+    """The learner progress (warehouse, nightly CSV exports, the report's learner league) shows the
+    credential columns exactly for the consenting recipients; every learner keeps their learning rows."""
+    warehouse, build = home / "warehouse.duckdb", home / "build.duckdb"
+    learners = learner_ids(warehouse, "mart_learner_course_progress")
+    assert learners == learner_ids(build, "int_learning__learner_course_progress", "intermediate")
+    any_value = " or ".join(f"{c} is not null" for c in CREDENTIAL_COLUMNS)
+    shown = {r[0] for r in query(warehouse, f"select learner_id from marts.mart_learner_course_progress "
+                                            f"where {any_value}")}
+    hidden = {r[0] for r in query(warehouse, f"select learner_id from marts.mart_learner_course_progress "
+                                             f"where not ({any_value})")}
+    assert shown == expected & learners and shown, "consenting recipients who take part in a course"
+    assert hidden == learners - expected and hidden
+    # the complete model had values for the hidden ones: certified learners among them too
+    certified = {r[0] for r in query(build, "select learner_id from intermediate.int_learning__learner_course_progress "
+                                            "where is_certified")}
+    assert certified - expected, "a non-consenting learner holds a certifying credential"
+    exports = home / "exports"
+    for paths in ([exports / "mart_learner_course_progress.csv"],
+                  sorted((exports / "mart_learner_course_progress").glob("*.csv"))):  # whole, and per account
+        exported = []
+        for path in paths:
+            with open(path, newline="", encoding="utf-8") as fh:
+                exported += list(csv.DictReader(fh))
+        assert {r["learner_id"] for r in exported} == learners
+        assert {r["learner_id"] for r in exported if any(r[c] for c in CREDENTIAL_COLUMNS)} == shown
+    rows = report_learner_rows((home / "report.html").read_text())
+    assert rows and {r["learner"] for r in rows} <= learners
+    for r in rows:
+        detail = (r["is_certified"], r["credentials_held"])
+        assert (None not in detail) if r["learner"] in expected else detail == (None, None), r
+    assert {r["learner"] for r in rows} - expected, "the report lists non-consenting learners (without detail)"
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +226,20 @@ def test_a_withdrawal_delivered_later_removes_the_detail_on_the_next_run(first, 
     assert query(home / "lake.duckdb", "select reason, detail from raw.quarantine where source = 'consents' "
                  "and source_ref = 'consents/2026-01-06.ndjson'")[0][0] == "bad_timestamp"
     assert re.search(r"consents(\s+[\d,]+){6}\s+yes", proc.stdout), proc.stdout[-3000:]
+    # the rollback copy published before the withdrawal lost their detail too, and kept everyone else's
+    versions = sorted((home / "versions").glob("warehouse-*.duckdb"))
+    assert len(versions) == 2
+    gone = {pseudo(u) for u in leaving}
+    older = versions[0]
+    for table in RECIPIENT_LEVEL:
+        assert not learner_ids(older, table) & gone, table
+    assert learner_ids(older, "mart_recipient_credentials") == first["expected"] - gone
+    assert learner_ids(older, "fct_credential_awards") == first["expected"] - gone
+    any_value = " or ".join(f"{c} is not null" for c in CREDENTIAL_COLUMNS)
+    shown = {r[0] for r in query(older, f"select learner_id from marts.mart_learner_course_progress where {any_value}")}
+    assert shown and not shown & gone
+    counts = dict(query(older, "select table_name, row_count from meta.row_counts where table_schema = 'marts'"))
+    assert counts["fct_credential_awards"] == query(older, "select count(*) from marts.fct_credential_awards")[0][0]
 
 
 def test_assumed_consent_without_consent_files_publishes_every_recipient(tmp_path):
@@ -189,3 +260,45 @@ def test_assumed_consent_without_consent_files_publishes_every_recipient(tmp_pat
                                       "intermediate.int_credentials__award_facts where is_attributed "
                                       "and achievement_id is not null")}
     assert recipients == attributed
+
+
+def test_the_guard_finds_a_leaked_row_of_a_non_consenting_recipient(published_home, tmp_path):
+    """The error-severity test behind the gate (docs/privacy.md, "The gate") passes on the published
+    build and returns exactly the rows a defect would leak: an award of a recipient who never
+    consented, and one of a recipient who withdrew, copied into the recipient-level marts, and a
+    non-consenting learner's certification shown in the learner progress."""
+    from tests.helpers import run_dbt
+
+    home = tmp_path / "home"
+    shutil.copytree(published_home, home)
+    guard = ("test", "--select", "assert_no_unconsented_recipient_published")
+    as_of = {"as_of_date": "2026-01-06"}
+    learner_guard = ("test", "--select", "assert_no_unconsented_credential_detail_in_learner_progress")
+    run_dbt(home, *guard, vars=as_of)  # both pass as published
+    run_dbt(home, *learner_guard, vars=as_of)
+    con = duckdb.connect(str(home / "build.duckdb"))
+    try:
+        decided = dict(con.execute("select learner_id, consent_action from intermediate.int_credentials__recipient_consent "
+                                   "where not has_detailed_tracking").fetchall())
+        never = next(x for x, action in sorted(decided.items()) if action is None)
+        withdrawn = next(x for x, action in sorted(decided.items()) if action == "withdrawn")
+        columns = ", ".join(r[0] for r in con.execute("describe marts.fct_credential_awards").fetchall())
+        con.execute(f"insert into marts.fct_credential_awards select {columns} "
+                    "from intermediate.int_credentials__award_facts where learner_id = ? limit 1", [never])
+        con.execute("insert into marts.mart_recipient_credentials select * from marts.mart_recipient_credentials "
+                    "limit 1")
+        con.execute("update marts.mart_recipient_credentials set learner_id = ? where rowid = "
+                    "(select max(rowid) from marts.mart_recipient_credentials)", [withdrawn])
+        # ... and a non-consenting learner's certification in the learner progress
+        hidden = con.execute("select min(learner_id) from marts.mart_learner_course_progress "
+                             "where is_certified is null").fetchone()[0]
+        con.execute("update marts.mart_learner_course_progress set is_certified = true where rowid = "
+                    "(select min(rowid) from marts.mart_learner_course_progress where learner_id = ?)", [hidden])
+    finally:
+        con.close()
+    failed = run_dbt(home, *guard, vars=as_of, check=False)
+    assert failed.returncode != 0
+    assert "Got 2 results" in failed.stdout, failed.stdout[-3000:]
+    failed = run_dbt(home, *learner_guard, vars=as_of, check=False)
+    assert failed.returncode != 0
+    assert "Got 1 result" in failed.stdout, failed.stdout[-3000:]

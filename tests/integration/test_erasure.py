@@ -4,7 +4,10 @@ fresh build without them, their re-delivery dropped as ``erased``, and neither t
 rollback bringing them back (issue 16, docs/privacy.md).
 
 The learner's records are found in the landing zone here by parsing it (JSON values, CSV
-fields, JWT payloads, recipient hashes), independently of the erasure's own matching.
+fields, JWT payloads, recipient hashes; emails and hashes in any case), independently of the
+erasure's own matching. What is left of them is searched for, case-insensitively, in the bytes of
+every file and, by SQL, in every text column of every DuckDB file (DuckDB compresses text: an
+email in a checkpointed file is not there as raw bytes).
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _folded(value: str) -> str:
+    """An email or hash as the erasure compares it: trimmed, lower-case, without ``mailto:``."""
+    value = value.strip().lower()
+    return value[7:] if value.startswith("mailto:") else value
+
+
 class Person:
     def __init__(self, user_id: str, email: str, name: str, learner_id: str):
         self.user_id, self.email, self.name, self.learner_id = user_id, email, name, learner_id
@@ -40,6 +49,11 @@ class Person:
     def byte_tokens(self) -> list[str]:
         return [self.email, self.user_id, self.name, self.mbox, self.sha1, self.learner_id]
 
+    def is_value(self, value: str) -> bool:
+        """One of their identifiers: the user id or an award id exactly, the email (``mailto:`` or
+        not) or its sha1 in any case."""
+        return value.strip() in {self.user_id, *self.award_ids} or _folded(value) in {self.email, self.sha1}
+
     def is_recipient(self, identity: str | None, salt: str | None) -> bool:
         identity = (identity or "").lower()
         return identity in (self.email, self.mbox) or identity == "sha256$" + _sha256(self.email + (salt or ""))
@@ -47,9 +61,8 @@ class Person:
     def named_in(self, doc) -> bool:
         """A parsed JSON record that is this person's: their identifiers as values, or a recipient
         identity hashing their email, or one of their credentials."""
-        values = {self.email, self.mbox, self.sha1, self.user_id, *self.award_ids}
         for obj in _objects(doc):
-            if any(isinstance(v, str) and v in values for v in obj.values()):
+            if any(isinstance(v, str) and self.is_value(v) for v in obj.values()):
                 return True
             identity = obj.get("identity") or obj.get("identityHash")
             if isinstance(identity, str) and self.is_recipient(identity, obj.get("salt")):
@@ -116,8 +129,7 @@ def without_person(landing: Path, person: Person) -> dict[str, list[str]]:
         text = _read(path)
         if path.name.endswith(".csv"):
             lines = text.splitlines(keepends=True)
-            keep = [ln for ln in lines if not ({person.user_id, person.email} & set(next(csv.reader(io.StringIO(ln)),
-                                                                                              [])))]
+            keep = [ln for ln in lines if not any(person.is_value(f) for f in next(csv.reader(io.StringIO(ln)), []))]
             gone = [ln for ln in lines if ln not in keep]
         elif path.name.endswith(".json") and not path.name.endswith(".ndjson"):
             doc = json.loads(text)
@@ -145,21 +157,57 @@ def without_person(landing: Path, person: Person) -> dict[str, list[str]]:
 
 
 def files_naming(root: Path, tokens: list[str]) -> list[str]:
-    """Files under ``root`` whose bytes (gzip: also decompressed) hold any token."""
+    """Files under ``root`` whose bytes (gzip: also decompressed) hold any token, in any case."""
     hits = []
     for path in sorted(root.rglob("*")):
         if not path.is_file():
             continue
         data = path.read_bytes()
-        blobs = [data]
+        blobs = [data.lower()]
         if path.name.endswith(".gz"):
             try:
-                blobs.append(gzip.decompress(data))
+                blobs.append(gzip.decompress(data).lower())
             except OSError:
                 pass
         for t in tokens:
-            if any(t.encode() in b for b in blobs):
+            if any(t.lower().encode() in b for b in blobs):
                 hits.append(f"{path.relative_to(root)}: {t}")
+    return hits
+
+
+def _is_duckdb(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(12)[8:12] == b"DUCK"
+
+
+def duckdb_naming(root: Path, tokens: list[str]) -> list[str]:
+    """Columns of DuckDB files under ``root`` (lake, build, warehouse, every version) holding any
+    token, by SQL: every VARCHAR, BLOB and JSON column of every table, case-insensitive."""
+    tokens = [t.lower() for t in tokens]
+    hits = []
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith(".wal") and _is_duckdb(p)]
+    assert files, f"no DuckDB file under {root}"
+    con = duckdb.connect()
+    try:
+        for path in files:
+            con.execute("attach ? as db (read_only)", [str(path)])
+            columns = con.execute(  # the tables (views hold no data, and may name another file)
+                "select c.schema_name, c.table_name, list(c.column_name order by c.column_index) "
+                "from duckdb_columns() c join duckdb_tables() t on t.database_name = c.database_name "
+                "and t.schema_name = c.schema_name and t.table_name = c.table_name "
+                "where c.database_name = 'db' and c.data_type in ('VARCHAR', 'BLOB', 'JSON') "
+                "group by all order by all").fetchall()
+            for schema, table, cols in columns:
+                checks = [(c, t) for c in cols for t in tokens]
+                counts = con.execute(
+                    "select " + ", ".join(f'count(*) filter (where contains(lower(cast("{c}" as varchar)), ?))'
+                                          for c, _ in checks) + f' from db."{schema}"."{table}"',
+                    [t for _, t in checks]).fetchone()
+                hits += [f"{path.relative_to(root)}: {schema}.{table}.{c}: {t}"
+                         for (c, t), n in zip(checks, counts, strict=True) if n]
+            con.execute("detach db")
+    finally:
+        con.close()
     return hits
 
 
@@ -208,6 +256,8 @@ def world(tmp_path_factory, pg: PgServer, published_home: Path):
     root = tmp_path_factory.mktemp("erasure")
     home = root / "home"
     shutil.copytree(published_home, home)  # the shared world: generated and published once per session
+    before = root / "before"
+    shutil.copytree(published_home, before)  # the home as it was, to show what the searches find
     pristine = root / "pristine"
     shutil.copytree(home / "landing", pristine)
     with __import__("psycopg").connect(pg.url(), autocommit=True) as con:
@@ -229,6 +279,11 @@ def world(tmp_path_factory, pg: PgServer, published_home: Path):
     chosen = sorted(lid for lid in learner_ids if lid in by_learner and by_learner[lid]["user_id"] in members
                     and names.count(by_learner[lid]["display_name"]) == 1)
     assert chosen, "the generated world has no learner with statements, credential events and a group"
+    # preferably one whose consent writes the email in capitals (the generator does so for some)
+    subjects = [r["subject"] for r in csv.DictReader(io.StringIO((pristine / "consents" / "consents.csv").read_text()))]
+    capitals = {lid for lid in chosen
+                if any(x != x.lower() and _folded(x) == by_learner[lid]["email"].lower() for x in subjects)}
+    chosen.sort(key=lambda lid: lid not in capitals)
     u = by_learner[chosen[0]]
     person = Person(u["user_id"], u["email"].lower(), u["display_name"], chosen[0])
     before_versions = sorted(p.name for p in (home / "versions").iterdir())
@@ -245,9 +300,9 @@ def world(tmp_path_factory, pg: PgServer, published_home: Path):
     removed = without_person(reference / "landing", person)
     fresh = run(reference)
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
-    return {"home": home, "root": root, "person": person, "env": env, "reference": reference,
+    return {"home": home, "root": root, "person": person, "env": env, "reference": reference, "before": before,
             "removed": removed, "pristine": pristine, "before_versions": before_versions,
-            "raw_before": raw_before, "dump_before": dump_before}
+            "raw_before": raw_before, "dump_before": dump_before, "capitals": chosen[0] in capitals}
 
 
 def test_the_learner_had_data_everywhere_before(world) -> None:
@@ -256,14 +311,37 @@ def test_the_learner_had_data_everywhere_before(world) -> None:
     assert world["person"].award_ids
     assert world["person"].email in world["dump_before"] and world["person"].name in world["dump_before"]
     assert files_naming(world["pristine"], [world["person"].email, world["person"].user_id])
+    assert world["capitals"]  # a consent names them as Mailto:First.Last@...: found in any case
+    person, before = world["person"], world["before"]
+    tokens = person.byte_tokens()
+    # the home named them: in files, and in every DuckDB file, seen by SQL
+    assert {h.split(":")[0] for h in files_naming(before, tokens)} >= {"lake.duckdb", "report.html"}
+    in_duckdb = duckdb_naming(before, tokens)
+    named = {h.split(":")[0] for h in in_duckdb}
+    versions = {f"versions/{p.name}" for p in (before / "versions").iterdir() if _is_duckdb(p)}
+    assert named >= {"lake.duckdb", "build.duckdb", "warehouse.duckdb", *versions}, named
+    for token in (person.email, person.user_id, person.name, person.learner_id):
+        assert any(h.endswith(f": {token.lower()}") for h in in_duckdb), token
+    # ... with a league rank of their own and a group in the group league
+    con = duckdb.connect(str(before / "warehouse.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(*) from marts.mart_learner_course_progress where learner_id = ? "
+                           "and rank_mastered >= 1", [person.learner_id]).fetchone()[0] > 0
+        ranked = {r[0] for r in con.execute("select group_id from marts.mart_group_league").fetchall()}
+    finally:
+        con.close()
+    members = list(csv.DictReader(io.StringIO((world["pristine"] / "lms" / "group_members.csv").read_text())))
+    groups = {m["group_id"] for m in members if m["user_id"] == person.user_id}
+    assert groups & ranked, "one of their groups has a league rank"
 
 
 def test_no_file_under_the_home_and_no_postgres_dump_names_the_learner(world, pg: PgServer) -> None:
     person = world["person"]
     assert files_naming(world["home"], person.byte_tokens()) == []
+    assert duckdb_naming(world["home"], person.byte_tokens()) == []
     dump = pg_dump(pg, "erasure")
     assert "learner_directory" in dump  # the dump is of the published schema, republished without them
-    assert [t for t in person.byte_tokens() if t in dump] == []
+    assert [t for t in person.byte_tokens() if t.lower() in dump.lower()] == []
 
 
 def test_the_marts_equal_a_fresh_build_without_the_learner(world) -> None:
@@ -275,6 +353,7 @@ def test_every_kept_version_was_scrubbed_and_a_rollback_does_not_bring_the_learn
     versions = sorted(p.name for p in (home / "versions").iterdir())
     assert set(world["before_versions"]) < set(versions)  # the first publication is kept, rewritten
     assert files_naming(home / "versions", person.byte_tokens()) == []
+    assert duckdb_naming(home / "versions", person.byte_tokens()) == []
     rolled = skillpath(home, "rollback", **world["env"])
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
@@ -286,12 +365,13 @@ def test_every_kept_version_was_scrubbed_and_a_rollback_does_not_bring_the_learn
     finally:
         con.close()
     assert files_naming(home, person.byte_tokens()) == []
+    assert duckdb_naming(home, person.byte_tokens()) == []
 
 
 def test_the_audit_record_holds_counts_and_no_personal_data(world) -> None:
     audit = json.loads((world["root"] / "audit.json").read_text())
     text = json.dumps(audit)
-    assert [t for t in world["person"].byte_tokens() if t in text] == []
+    assert [t for t in world["person"].byte_tokens() if t.lower() in text.lower()] == []
     assert audit["requested_by"] == "dpo" and audit["reason"] == "ticket 4711" and audit["finished_at"]
     rows = json.loads(audit["rows_removed"])
     # the raw layer lost exactly what a landing zone without the learner never had
@@ -353,6 +433,7 @@ def test_a_redelivery_is_dropped_as_erased_and_the_next_run_keeps_the_learner_ou
     # only the new landing files name the learner: nothing the pipeline wrote
     hits = files_naming(home, person.byte_tokens())
     assert hits and all(h.startswith("landing/") and "redelivered" in h for h in hits), hits
+    assert duckdb_naming(home, person.byte_tokens()) == []
 
 
 def test_retention_drops_old_statements_and_events_from_raw_and_marts(world) -> None:
@@ -381,3 +462,47 @@ def test_retention_drops_old_statements_and_events_from_raw_and_marts(world) -> 
     finally:
         con.close()
     assert not (home / ".rebuild_required").exists()
+
+
+def test_when_nothing_is_republished_their_rows_still_leave_postgres(pg: PgServer, published_home: Path,
+                                                                    tmp_path: Path) -> None:
+    """A blocked gate (or nothing to rebuild) republishes nothing: the erasure deletes the person's
+    rows from the published PostgreSQL schema itself (every table with their learner_id, the learner
+    directory's row with their email), and nobody else's."""
+    import psycopg
+
+    from skillpath.privacy.erasure import Identity, scrub_published_postgres
+    from skillpath.publish.postgres import publish_postgres
+
+    for name in ("build.duckdb", "lake.duckdb"):
+        shutil.copyfile(published_home / name, tmp_path / name)
+    with psycopg.connect(pg.url(), autocommit=True) as con:
+        con.execute("create database blocked")
+    url = pg.url("blocked")
+    publish_postgres(tmp_path / "build.duckdb", url, lake_db=tmp_path / "lake.duckdb")
+
+    def per_table(learner: str | None = None) -> dict[str, int]:
+        with psycopg.connect(url) as con:
+            tables = {r[0]: r[1] for r in con.execute(
+                "select table_name, max(column_name) from information_schema.columns where table_schema = 'skillpath' "
+                "and column_name in ('learner_id', 'scope_id') group by table_name").fetchall()}
+            out = {}
+            for t, col in tables.items():
+                where = ("" if not learner else " where learner_id = %s" if col == "learner_id"
+                         else " where scope_type = 'learner' and scope_id = %s")
+                out[t] = con.execute(f'select count(*) from skillpath."{t}"{where}',
+                                     [learner] if learner else []).fetchone()[0]
+            return out
+
+    with psycopg.connect(url) as con:
+        learner, email = con.execute("select d.learner_id, d.email from skillpath.learner_directory d "
+                                     "join skillpath.fct_attempts a using (learner_id) where d.email is not null "
+                                     "order by 1 limit 1").fetchone()
+    theirs, everything = per_table(learner), per_table()
+    assert theirs["learner_directory"] == 1 and theirs["fct_attempts"] > 0 and theirs["mart_chapter_mastery"] > 0
+    deleted = scrub_published_postgres(url, Identity(learner_ids={learner}, emails={email.lower()}))
+    assert deleted == sum(theirs.values())
+    assert per_table(learner) == dict.fromkeys(theirs, 0)
+    assert per_table() == {t: n - theirs[t] for t, n in everything.items()}
+    dump = pg_dump(pg, "blocked")
+    assert learner not in dump and email.lower() not in dump.lower()

@@ -608,7 +608,7 @@ def check_marts(home: Path, exp: Expected) -> None:
                               "exercises_attempted, exercises_mastered, progress_pct, mastery_pct, is_completed, "
                               "is_certified, credentials_held, attempts, hints_taken, score_pct, points, "
                               "time_spent_seconds, rank_mastered, rank_completed, rank_certified, rank_score, "
-                              "rank_points, rank_time_spent from marts.mart_learner_course_progress")
+                              "rank_points, rank_time_spent from intermediate.int_learning__learner_course_progress")
         assert_rows({(lid[r[0]], r[1]): r[2:] for r in progress},
                     {(p["user"], p["course"]): (
                         p["account"], p["is_enrolled"], p["exercises_total"], p["attempted"], p["mastered"],
@@ -616,7 +616,17 @@ def check_marts(home: Path, exp: Expected) -> None:
                         p["credentials_held"], p["attempts"], p["hints"], p["score_pct"], p["points"], p["seconds"],
                         p["rank_mastered"], p["rank_completed"], p["rank_certified"], p["rank_score"],
                         p["rank_points"], p["rank_time_spent"]) for p in exp.progress},
-                    "mart_learner_course_progress")
+                    "int_learning__learner_course_progress")
+        # the published copy: every learning column as computed, the credential columns only with
+        # consent; nobody in this world sent a consent (and consent is required): all of them null
+        cols = ("learner_id, course_id, account_id, is_enrolled, exercises_total, exercises_attempted, exercises_mastered, "
+                "progress_pct, mastery_pct, is_completed, attempts, hints_taken, score_pct, points, time_spent_seconds, "
+                "rank_mastered, rank_completed, rank_score, rank_points, rank_time_spent")
+        published = fetch(con, f"select {cols} from marts.mart_learner_course_progress")
+        assert sorted(published) == sorted(fetch(con, f"select {cols} from intermediate.int_learning__learner_course_progress"))
+        assert fetch(con, "select count(*), count(is_certified), count(certified_at), count(credentials_held), "
+                          "count(rank_certified) from marts.mart_learner_course_progress") == [(len(published), 0, 0, 0, 0)]
+        assert any(p["is_certified"] for p in exp.progress)
 
         league = fetch(con, "select group_id, course_id, account_id, members, avg_mastery_pct, completion_rate_pct, "
                             "certification_rate_pct, avg_score_pct, avg_points, total_points, avg_time_spent_seconds, "
@@ -813,7 +823,7 @@ def test_generated_demo_data_invariants_and_pandas_recomputation(home: Path):
                           "from marts.fct_attempts").df()
         mart = con.execute("select learner_id, exercise_id, attempts, mastery_pct, time_spent_seconds, "
                            "capped_attempts from marts.mart_exercise_summary where attempts > 0").df()
-        progress = con.execute("select * from marts.mart_learner_course_progress").df()
+        progress = con.execute("select * from intermediate.int_learning__learner_course_progress").df()
         chapters = con.execute("select * from marts.mart_chapter_mastery").df()
     finally:
         con.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -126,3 +127,98 @@ def test_retention_drops_old_records_now_and_when_they_arrive_later(tmp_path: Pa
     assert [k for k, _ in log] == ["retention"]
     assert json.loads(log[0][1]) == {"xapi_statements": 3}
     assert (home / ".rebuild_required").exists()  # the next dbt build is a full refresh
+
+
+def _ob3(n: int, subject: str) -> str:
+    """An Open Badges 3.0 credential whose recipient is known only by a DID."""
+    return json.dumps({
+        "@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+        "id": f"urn:uuid:00000000-0000-4000-8000-{n:012d}", "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "issuer": {"id": "https://issuer.example.org", "type": ["Profile"], "name": "Example"},
+        "validFrom": "2025-01-01T00:00:00Z", "name": "Badge",
+        "credentialSubject": {"id": subject, "type": ["AchievementSubject"],
+                              "achievement": {"id": "https://issuer.example.org/a/1", "type": ["Achievement"],
+                                              "name": "A", "description": "d", "criteria": {"narrative": "x"}}}})
+
+
+def test_a_later_credential_to_an_erased_did_recipient_is_dropped(tmp_path: Path) -> None:
+    """``skillpath erase --recipient DID`` lists ``recipient`` = the lower-cased DID + '|': a new
+    credential to the same DID (sent in another case) and a consent naming it are dropped."""
+    home = tmp_path
+    s = _settings(home)
+    (home / "landing" / "credentials").mkdir(parents=True)
+    (home / "landing" / "credentials" / "a.json").write_text(_ob3(1, "did:key:z6MkOther"))
+    ingest_landing(s)
+    _erase(home, [("recipient", "did:key:z6mkgone|"), ("recipient_hash", "did:key:z6mkgone")])
+    (home / "landing" / "credentials" / "b.json").write_text(_ob3(2, "did:key:z6MkGone"))
+    (home / "landing" / "credentials" / "c.json").write_text(_ob3(3, "did:key:z6MkOther"))
+    (home / "landing" / "consents").mkdir()
+    (home / "landing" / "consents" / "c.csv").write_text(
+        "subject,scope,action,at\ndid:key:z6MkGone,detailed_tracking,granted,2026-01-02T09:00:00Z\n"
+        "did:key:z6MkOther,detailed_tracking,granted,2026-01-02T09:00:00Z\n")
+    assert ingest_landing(s)["problems"] == []
+    m = _manifest(home)
+    assert m["credentials"] == (3, 2, 0, 0, 1)
+    assert m["consents"] == (2, 1, 0, 0, 1)
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    try:
+        assert {r[0] for r in con.execute("select recipient_identity from raw.credential_awards").fetchall()} \
+            == {"did:key:z6MkOther"}
+        assert con.execute("select subject from raw.consent_events").fetchall() == [("did:key:z6MkOther",)]
+    finally:
+        con.close()
+
+
+def test_erase_by_recipient_did_removes_its_credentials_and_audits_the_hash(tmp_path: Path) -> None:
+    """``skillpath erase --recipient DID`` end to end on the raw layer (no rebuild): the DID's
+    credentials go, another recipient's stay, the audit names the request by its keyed hash only."""
+    from skillpath.privacy.erasure import erase, seed_identity
+
+    home = tmp_path
+    s = _settings(home)
+    (home / "landing" / "credentials").mkdir(parents=True)
+    (home / "landing" / "credentials" / "a.json").write_text(_ob3(1, "did:key:z6MkGone"))
+    (home / "landing" / "credentials" / "b.json").write_text(_ob3(2, "did:key:z6MkOther"))
+    ingest_landing(s)
+    record = erase(s, seed_identity(recipient="DID:key:z6MkGone"), requested_by="dpo", reason=None)
+    assert record["subject_digest"] == digest(KEY, "recipient", "did:key:z6mkgone|")
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    try:
+        assert {r[0] for r in con.execute("select recipient_identity from raw.credential_awards").fetchall()} \
+            == {"did:key:z6MkOther"}
+        log = con.execute("select * from raw.erasure_log").fetchall()
+        assert len(log) == 1 and "z6MkGone".lower() not in str(log).lower()
+    finally:
+        con.close()
+    assert not (home / "landing" / "credentials" / "a.json").exists()
+    assert (home / "landing" / "credentials" / "b.json").exists()
+
+
+def test_erase_by_did_takes_the_subject_whose_recipient_is_its_email(tmp_path: Path) -> None:
+    """The 1EdTech reference credential ``ob30/complete.json`` names its subject by a DID and by
+    email identifiers; the award's recipient is the email. Erasing the DID erases that award (and
+    so the email), and another recipient's credential stays."""
+    from skillpath.privacy.erasure import erase, seed_identity
+    from tests.helpers import REFERENCE_DATA
+
+    home = tmp_path
+    s = _settings(home)
+    (home / "landing" / "credentials").mkdir(parents=True)
+    shutil.copyfile(REFERENCE_DATA / "credentials" / "ob30" / "complete.json",
+                    home / "landing" / "credentials" / "complete.json")
+    (home / "landing" / "credentials" / "b.json").write_text(_ob3(2, "did:key:z6MkOther"))
+    ingest_landing(s)
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    assert con.execute("select recipient_identity from raw.credential_awards where award_id = "
+                       "'http://1edtech.edu/credentials/3732'").fetchall() == [("student@1edtech.edu",)]
+    con.close()
+    erase(s, seed_identity(recipient="did:example:ebfeb1f712ebc6f1c276e12ec21"), requested_by="dpo", reason=None)
+    con = duckdb.connect(str(home / "lake.duckdb"), read_only=True)
+    try:
+        assert {r[0] for r in con.execute("select recipient_identity from raw.credential_awards").fetchall()} \
+            == {"did:key:z6MkOther"}
+        assert con.execute("select count(*) from raw.credential_documents where lower(payload) like "
+                           "'%ebfeb1f712ebc6f1c276e12ec21%'").fetchone()[0] == 0
+    finally:
+        con.close()
+    assert not (home / "landing" / "credentials" / "complete.json").exists()

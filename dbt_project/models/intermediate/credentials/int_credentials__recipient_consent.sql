@@ -9,7 +9,9 @@
                             of one of the recipient's awards (plain-email identities
                             are stored lower-cased, as consent emails are),
       recipient_identity  = a recipient identity of one of the recipient's awards
-                            (a 'sha256$...' hash with its salt, a DID, a URL).
+                            (a 'sha256$...' hash with its salt, a DID, a URL),
+                            compared case-insensitively as staging lower-cases
+                            every award identity (a did:key is sent mixed-case).
     A hashed award identity that matched an LMS user belongs to that user's
     learner_id, so the user's email covers it too; one that matched nobody is covered
     only by its own identity (the email is not hashed against every salt).
@@ -51,7 +53,8 @@ person_events as (
     select award_identities.learner_id, events.event_key, events.action, events.occurred_at
     from events inner join award_identities
         on events.subject_type in ('email', 'recipient_identity')
-        and events.subject = award_identities.recipient_identity
+        -- award identities are lower-cased in staging (emails, hashes, DIDs, URLs alike)
+        and lower(events.subject) = award_identities.recipient_identity
 ),
 
 latest as (

@@ -19,5 +19,5 @@ select
     {{ stable_round(exact_sum("points")) }} as points,
     {{ stable_round(exact_sum("time_spent_seconds")) }} as time_spent_seconds,
     {{ learning_sum_int('capped_attempts') }} as capped_attempts
-from {{ ref('mart_learner_course_progress') }}
+from {{ ref('int_learning__learner_course_progress') }}
 group by account_id, course_id

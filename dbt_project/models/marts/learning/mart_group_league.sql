@@ -2,7 +2,7 @@
     who take part in the course (a learner in several groups counts in each).
     Ranks are within the account and course. Formulas: docs/metrics.md. -#}
 with progress as (
-    select * from {{ ref('mart_learner_course_progress') }}
+    select * from {{ ref('int_learning__learner_course_progress') }}
 ),
 
 members as (
