@@ -154,7 +154,7 @@ def test_postgres_publication_is_the_same(spark_home, published_home):
     import psycopg
     from psycopg import sql
 
-    from skillpath.publish.postgres import publish_postgres
+    from skillpath.publish.postgres import PUBLICATION_META, publish_postgres
     from tests.support_pg import start_postgres
 
     home, _ = spark_home
@@ -170,6 +170,11 @@ def test_postgres_publication_is_the_same(spark_home, published_home):
                     "select table_name from information_schema.tables where table_schema = 'skillpath' order by 1")]
                 tables[name] = {t: _pg_rows(con, t) for t in names}
         assert set(tables["from_spark"]) == set(tables["from_duckdb"]) >= set(mart_tables(home / "warehouse.duckdb"))
+        # publication_meta: the same tables and row counts; its publish time and run id differ
+        # between any two publications (table_name, row_count, published_at, run_id)
+        meta = {name: tables[name].pop(PUBLICATION_META) for name in tables}
+        assert [r[:2] for r in meta["from_spark"]] == [r[:2] for r in meta["from_duckdb"]] != []
+        assert {name: {r[3] for r in rows} for name, rows in meta.items()} == {n: {n} for n in meta}
         for t, rows in tables["from_duckdb"].items():
             assert tables["from_spark"][t] == rows, t
     finally:
