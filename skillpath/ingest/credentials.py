@@ -230,13 +230,24 @@ class _RowSink:
                 con.executemany(f"insert into raw.{table} ({', '.join(cols)}) values "
                                 f"({', '.join('?' * len(cols))})", rows)
             elif rows:
-                con.register("_credential_rows", pd.DataFrame(rows, columns=list(cols), dtype=object))
+                con.register("_credential_rows", _arrow_rows(rows, cols))
                 try:
                     con.execute(f"insert into raw.{table} ({', '.join(cols)}) "
                                 f"select {', '.join(cols)} from _credential_rows")
                 finally:
                     con.unregister("_credential_rows")
             rows.clear()
+
+
+def _arrow_rows(rows: list[tuple], cols: tuple[str, ...]):
+    """The rows as an Arrow table (built in C, scanned by DuckDB without Python objects), or a
+    data frame of Python objects when a column mixes types Arrow cannot put in one array."""
+    import pyarrow as pa
+
+    try:
+        return pa.table([pa.array(values) for values in zip(*rows, strict=True)], names=list(cols))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.DataFrame(rows, columns=list(cols), dtype=object)
 
 
 class _Rows:
@@ -493,6 +504,10 @@ def _prescan(path: Path, registry: fmt.Registry, now: dt.datetime) -> None:
     """Register the OB 2.0 badge classes, issuers and revocation lists a file holds."""
     for rec in _records(path):
         try:
+            # the format first (its types): only a registry document is parsed in full here,
+            # an award is parsed once, by its load
+            if rec.kind != "json" or fmt.detect_format(rec.value) not in REGISTRY_FORMATS:
+                continue
             doc = _parse(rec, now)
         except Exception:  # noqa: BLE001 - the load itself quarantines what does not parse
             continue
