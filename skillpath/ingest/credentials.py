@@ -617,17 +617,18 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
     files = _landing_files(root)
     keys = verify.KeyDirectory(landing / KEYS_FOLDER)
 
+    shas = {}
+    for path in files:
+        if path.suffix.lower() in DOCUMENT_SUFFIXES:
+            try:  # a file that cannot be read here is quarantined by its load below
+                shas[path] = file_sha256(path)
+            except OSError:
+                continue
+
     def new_state() -> _State:
         state = _State(con, keys, status.StatusLists(landing / STATUS_FOLDER, keys))
         now = utcnow()
         # badge classes, issuers and revocation lists of every new file first, whatever the file order
-        shas = {}
-        for path in files:
-            if path.suffix.lower() in DOCUMENT_SUFFIXES:
-                try:  # a file that cannot be read here is quarantined by its load below
-                    shas[path] = file_sha256(path)
-                except OSError:
-                    continue
         known = loaded_contents(con, SOURCE, set(shas.values()))
         for path, sha in shas.items():
             if sha not in known:
@@ -679,6 +680,6 @@ def ingest_credentials(con: duckdb.DuckDBPyConnection, landing_dir: Path | str,
             if path.suffix.lower() == ".json":
                 results.append(load_file_once(con, SOURCE, landing, path,
                                               lambda load, p, loader=loader: loader(load, p, batch.state)))
-    results += load_many_files(con, SOURCE, landing, files, body, batch=batch,
+    results += load_many_files(con, SOURCE, landing, files, body, batch=batch, file_shas=shas,
                                progress=progress and (lambda done, total: progress("credentials files", done, total)))
     return results

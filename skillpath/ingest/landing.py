@@ -189,7 +189,8 @@ class FileBatch:
 def load_many_files(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Path, paths: list[Path],
                     body: Callable[[RawLoad, Path], None], *, batch: FileBatch | None = None,
                     files_per_commit: int | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> list[dict]:
+                    progress: Callable[[int, int], None] | None = None,
+                    file_shas: dict[Path, str] | None = None) -> list[dict]:
     """:func:`load_file_once` for many files, committing the new ones a batch at a time.
 
     Each file keeps its own load (load id, manifest row, counts, quarantine), exactly as
@@ -199,13 +200,17 @@ def load_many_files(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Pa
     the later of two new files with the same content go through :func:`load_file_once`
     after the batches. When anything in a batch raises, the batch is rolled back and its
     files are loaded one by one, so the failing file is quarantined whole as before.
-    Results are in the order of ``paths``.
+    Results are in the order of ``paths``. ``file_shas``: content hashes the caller has just
+    computed (path -> sha256), so a file is not read for its hash twice.
     """
     landing_dir = Path(landing_dir)
     batch = batch or FileBatch()
     files_per_commit = files_per_commit or FILES_PER_COMMIT
     shas: dict[int, str] = {}
     for i, path in enumerate(paths):
+        if file_shas and path in file_shas:
+            shas[i] = file_shas[path]
+            continue
         try:
             shas[i] = file_sha256(path)
         except OSError:
