@@ -1,8 +1,10 @@
 """dbt models, seeds and tests as Dagster assets and asset checks (``dbt build``, streamed)."""
 
 
+import datetime as dt
 import json
 from collections.abc import Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -10,7 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from skillpath.defs.resources import SkillpathResource
 from skillpath.privacy import REBUILD_MARKER
-from skillpath.transform import dbt_env, dbt_project, ensure_manifest
+from skillpath.transform import build_plan, dbt_env, dbt_project, ensure_manifest, project_fingerprint
 
 
 class SkillpathTranslator(DagsterDbtTranslator):
@@ -68,6 +70,13 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
         args.append("--full-refresh")
     if s.as_of_date:
         dbt_vars["as_of_date"] = s.as_of_date.isoformat()
+    # only what new input or a new run date touches (skillpath/transform/build_plan.py)
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    reading, plan = _plan(context, s, manifest, dbt_vars,
+                          full=s.engine == "spark" or config.full_refresh or rebuild)
+    context.log.info(f"dbt build plan: {'everything' if plan.full else f'{len(plan.nodes)} nodes'} ({plan.reason})")
+    if not plan.full and not plan.nothing:
+        args += ["--exclude", " ".join(plan.excludes(manifest))]
     if dbt_vars:
         args += ["--vars", json.dumps(dbt_vars)]
     # dagster-dbt hands dbt this process's environment and takes no other: the build's
@@ -78,8 +87,26 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
 
         # the build's export is what publication reads: none is left from an earlier build
         shutil.rmtree(s.spark_export_dir, ignore_errors=True)
-    with dbt_env(s):
-        yield from dbt.cli(args, context=context, target_path=target_path).stream()
+    built: set[str] = set()
+    checks: dict[str, dict] = {}
+    previous = build_plan.load_state(s.home) if not plan.full else None
+    # what this build does not rebuild: its table is the one the last build left (yielded first:
+    # nothing rebuilt lies upstream of it, and a multi-asset yields in topological order)
+    yield from _unchanged_outputs(context, manifest, plan, built, previous)
+    if not plan.nothing:
+        with dbt_env(s):
+            for event in dbt.cli(args, context=context, target_path=target_path).stream():
+                if isinstance(event, dg.Output):
+                    built.add(event.output_name)
+                elif isinstance(event, dg.AssetCheckResult):
+                    checks[_check_id(event)] = _recorded(event, context.run_id)
+                yield event
+    # the tests not run this time: their last results stand
+    yield from _unchanged_checks(context, checks, previous, plan)
+    if reading is None:
+        build_plan.forget_state(s.home)  # a subset was built: the next build builds everything
+    else:
+        build_plan.save_state(s.home, reading, {**((previous or {}).get("checks") or {}), **checks}, context.run_id)
     if s.engine == "spark":
         from skillpath.transform.spark_marts import load_spark_exports
 
@@ -88,6 +115,93 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
         context.log.info(f"Spark marts loaded into {s.build_db}: {len(counts)} relations")
     if rebuild:
         marker.unlink(missing_ok=True)
+
+
+def _plan(context: dg.AssetExecutionContext, s, manifest: dict, dbt_vars: dict, *,
+          full: bool) -> tuple[dict | None, build_plan.BuildPlan]:
+    """(what this build reads, the build it needs); docs/benchmarks.md "What a night rebuilds".
+
+    A subset of the dbt assets (a Dagster selection) is built as asked, and leaves no state
+    (None): the models it leaves out were not brought up to date."""
+    as_of = s.as_of_date or dt.date.today()
+    with duckdb_ro(s.raw_db) as con:
+        sources = build_plan.source_fingerprints(con, build_plan.source_tables(manifest)) if con else {}
+    reading = {"project": project_fingerprint(), "settings": build_plan.settings_digest(s.dbt_env(), dbt_vars),
+               "as_of_date": as_of.isoformat(), "sources": sources}
+    every_output = {context.assets_def.get_output_name_for_asset_key(k) for k in context.assets_def.keys}
+    if set(context.selected_output_names) < every_output:
+        return None, build_plan.BuildPlan(True, "a subset of the dbt assets was asked for")
+    force = ("a full refresh (Spark, --full-refresh, or raw rows deleted)" if full
+             else "no build.duckdb yet" if not s.build_db.exists() else None)
+    return reading, build_plan.plan_build(manifest, build_plan.load_state(s.home), reading, force_full=force)
+
+
+@contextmanager
+def duckdb_ro(path):
+    """A read-only connection to ``path`` (None when the file does not exist), closed after."""
+    from skillpath.config import connect_duckdb
+
+    if not path.exists():
+        yield None
+        return
+    con = connect_duckdb(path, read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _check_id(event: dg.AssetCheckResult) -> str:
+    """The key a dbt test's result is kept under: its Dagster check key (asset and check name)."""
+    return f"{event.asset_key.to_user_string()}:{event.check_name}"
+
+
+def _recorded(event: dg.AssetCheckResult, run_id: str) -> dict:
+    """A dbt test's check result as the build state keeps it."""
+    meta = {k: v.value if isinstance(v, dg.MetadataValue) else v for k, v in (event.metadata or {}).items()}
+    return {"asset": event.asset_key.path, "check": event.check_name, "passed": event.passed,
+            "severity": event.severity.value, "description": event.description, "run_id": run_id,
+            "metadata": {k: v for k, v in meta.items() if isinstance(v, str | int | float | bool) or v is None}}
+
+
+def _unchanged_outputs(context: dg.AssetExecutionContext, manifest: dict, plan: build_plan.BuildPlan,
+                       built: set[str], previous: dict | None):
+    """Outputs, in topological order, for the models and seeds this build leaves as they are, so
+    the gate and publication run on the tables build.duckdb holds; their names go into ``built``."""
+    if plan.full:
+        return
+    since = (previous or {}).get("run_id") or ""
+    for uid in build_plan.topological(manifest):
+        node = manifest["nodes"][uid]
+        if uid in plan.nodes or node["resource_type"] not in ("model", "seed", "snapshot"):
+            continue
+        key = TRANSLATOR.get_asset_key(node)
+        if key not in context.assets_def.keys:
+            continue
+        name = context.assets_def.get_output_name_for_asset_key(key)
+        if name not in context.selected_output_names:
+            continue
+        built.add(name)
+        yield dg.Output(None, output_name=name, metadata={"skillpath/rebuilt": False,
+                                                         "skillpath/unchanged_since_run": since,
+                                                         "skillpath/why": plan.reason})
+
+
+def _unchanged_checks(context: dg.AssetExecutionContext, checks: dict[str, dict], previous: dict | None,
+                      plan: build_plan.BuildPlan):
+    """The last recorded result of each dbt test this build did not run (its inputs are unchanged)."""
+    if plan.full:
+        return
+    selected = set(context.selected_asset_check_keys)
+    for uid, rec in ((previous or {}).get("checks") or {}).items():
+        key = dg.AssetCheckKey(dg.AssetKey(rec["asset"]), rec["check"])
+        if uid in checks or key not in selected:
+            continue
+        checks[uid] = rec
+        yield dg.AssetCheckResult(
+            asset_key=key.asset_key, check_name=key.name, passed=rec["passed"],
+            severity=dg.AssetCheckSeverity(rec["severity"]), description=rec.get("description"),
+            metadata={**rec["metadata"], "skillpath/rerun": False, "skillpath/result_of_run": rec["run_id"]})
 
 
 def mart_keys() -> list[dg.AssetKey]:

@@ -443,7 +443,11 @@ def preload() -> None:
     lock makes a gate that starts before the import finishes simply wait for it.
     """
     import threading
+    import warnings
 
+    # Great Expectations imports pyspark when it is installed (the Spark engine): its warning
+    # about pandas versions concerns Spark's pandas API, which nothing here uses
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     threading.Thread(target=lambda: __import__("great_expectations"), name="gx-preload", daemon=True).start()
 
 

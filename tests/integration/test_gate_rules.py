@@ -10,6 +10,9 @@ empty because their sources never delivered (a credentials-only landing zone).
 
 Faults are made in a copy of a published home by changing raw rows in place (the
 record counts stay, so the reconciliation still holds) or by removing landing folders.
+A raw row changed in place is invisible to the build plan, which finds new input by row
+counts and load times (docs/operations.md "What a run builds"): those runs use
+``--full-refresh``, as an operator who edits the raw layer by hand must.
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ def test_key_null_range_and_relationship_failures_block(published_home, tmp_path
         "where chapter_id = (select min(chapter_id) from raw.lms_chapters)",
     )
 
-    proc = run(home)
+    proc = run(home, "--full-refresh")
 
     _assert_blocked(proc, home, before, versions)
     failed = _check_lines(proc.stdout, "FAIL")
@@ -229,7 +232,7 @@ def test_old_data_and_a_warn_dbt_test_publish_with_warnings(published_home, tmp_
     _lake(home, "update raw.xapi_statements set actor_account_name = 'nobody-known', actor_mbox = null, "
                 "actor_mbox_sha1sum = null, actor_openid = null where statement_id = ?", params=[victim])
 
-    proc = run(home, SKILLPATH_AS_OF_DATE="2031-01-01")
+    proc = run(home, "--full-refresh", SKILLPATH_AS_OF_DATE="2031-01-01")
 
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
     assert "succeeded" in proc.stdout and "did NOT publish" not in proc.stdout

@@ -5,7 +5,9 @@ run) gets an increment with late and duplicate arrivals (``generate_increment``)
 runs again (incremental). A copy of that home is then rebuilt with ``--full-refresh``:
 the four incremental facts must hold exactly the same rows (EXCEPT ALL both ways). The
 second run must have read only the two new files, and a third run with nothing new
-must change no mart. Three pipeline runs of its own, shared through one module fixture.
+must change no mart and build nothing; a fourth, with nothing new at a later run date, rebuilds
+what reads the date and equals the full refresh, made at that date (skillpath/transform/build_plan.py).
+Four pipeline runs of its own, shared through one module fixture.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ FACTS = ("fct_attempts", "fct_credential_awards", "fct_credential_events", "fct_
 #: their consent-filtered copies
 BUILD_FACTS = ("int_credentials__award_facts", "int_credentials__event_facts", "int_credentials__transition_facts")
 NEW_STATEMENTS, DUPLICATES, LATE_SHARE = 300, 25, 0.3
+#: a run date at which credentials of the generated world have expired since the first runs' date
+LATER_DATE = "2027-09-01"
 
 
 def _ok(proc, what: str) -> None:
@@ -57,16 +61,31 @@ def runs(tmp_path_factory, published_home: Path) -> dict:
     _ok(run(home), "incremental run")
     manifest_second = _manifest(home)
 
+    second_build = _dbt_run(home)
+
     refreshed = root / "refreshed"
     shutil.copytree(home, refreshed)
-    _ok(run(refreshed, "--full-refresh"), "full refresh")
+    _ok(run(refreshed, "--full-refresh", SKILLPATH_AS_OF_DATE=LATER_DATE), "full refresh at a later date")
 
     before_idle = root / "warehouse-before-idle-run.duckdb"
     shutil.copyfile(home / "warehouse.duckdb", before_idle)
     _ok(run(home), "run with nothing new")
+    manifest_third, third_build = _manifest(home), _dbt_run(home)
+    after_idle = root / "warehouse-after-idle-run.duckdb"
+    shutil.copyfile(home / "warehouse.duckdb", after_idle)
+    # nothing new but a later run date: what reads the date (credential status, consent) is rebuilt
+    _ok(run(home, SKILLPATH_AS_OF_DATE=LATER_DATE), "run with nothing new at a later date")
     return {"home": home, "refreshed": refreshed, "increment": increment, "before_idle": before_idle,
-            "manifest_first": manifest_first, "manifest_second": manifest_second,
-            "manifest_third": _manifest(home)}
+            "after_idle": after_idle, "manifest_first": manifest_first, "manifest_second": manifest_second,
+            "manifest_third": manifest_third, "second_build": second_build, "third_build": third_build,
+            "later_build": _dbt_run(home)}
+
+
+def _dbt_run(home: Path) -> dict:
+    """The last dbt invocation of the home: its id and the nodes it ran (unique id -> status)."""
+    results = json.loads((home / "dbt_target" / "run_results.json").read_text())
+    return {"invocation_id": results["metadata"]["invocation_id"],
+            "nodes": {r["unique_id"]: r["status"] for r in results["results"]}}
 
 
 def test_second_run_reads_only_the_new_files(runs):
@@ -119,4 +138,28 @@ def test_increment_reached_the_facts(runs):
 
 def test_run_with_nothing_new_changes_nothing(runs):
     assert runs["manifest_third"] == runs["manifest_second"]
-    assert same_marts(runs["before_idle"], runs["home"] / "warehouse.duckdb") == []
+    # and it builds nothing (skillpath/transform/build_plan.py): dbt did not run at all
+    assert runs["third_build"]["invocation_id"] == runs["second_build"]["invocation_id"]
+    assert same_marts(runs["before_idle"], runs["after_idle"]) == []
+
+
+def test_new_statements_and_events_rebuild_only_what_they_touch(runs):
+    """The increment brought xAPI statements and credential events: their descendants ran, the
+    models of the LMS and of credential documents alone did not."""
+    ran = {uid.split(".")[-1] for uid, status in runs["second_build"]["nodes"].items()
+           if uid.startswith("model.") and status == "success"}
+    assert {"stg_xapi__statements", "fct_attempts", "stg_credential_events__events", "fct_credential_events",
+            "mart_group_league"} <= ran
+    assert not ran & {"stg_lms__courses", "stg_lms__chapters", "stg_credentials__awards", "dim_groups",
+                      "int_credentials__recipient_hashes"}
+
+
+def test_a_later_run_date_rebuilds_what_reads_the_date_and_equals_a_full_refresh(runs):
+    """Nothing new, a later date: the credential models that read it ran, the learning ones did not,
+    and every mart equals a full refresh at that date, which differs from the marts before."""
+    ran = {uid.split(".")[-1] for uid in runs["later_build"]["nodes"] if uid.startswith("model.")}
+    assert {"int_credentials__awards", "fct_credential_awards", "mart_recipient_credentials"} <= ran
+    assert not ran & {"stg_xapi__statements", "fct_attempts", "stg_credential_events__events"}
+    home, refreshed = runs["home"] / "warehouse.duckdb", runs["refreshed"] / "warehouse.duckdb"
+    assert same_marts(home, refreshed) == []
+    assert "fct_credential_awards" in same_marts(runs["before_idle"], refreshed)  # the date changed statuses
