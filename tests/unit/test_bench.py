@@ -168,14 +168,24 @@ def test_targets_take_the_fixed_overhead_from_the_repeated_empty_run():
     from skillpath_dev.bench.pipeline_bench import targets
 
     run = {"peak_tree_rss": 2e9}
-    res = {"statements": 1000, "empty": {**run, "wall": 30.0}, "empty_again": {**run, "wall": 15.0},
-           "full": {**run, "wall": 100.0}, "floor": {**run, "wall": 45.0}, "incremental": {**run, "wall": 12.0}}
+    res = {"statements": 1_000_000, "empty": {**run, "wall": 30.0}, "empty_again": {**run, "wall": 7.5},
+           "full": {**run, "wall": 107.5, "steps": [{"step": "raw_xapi", "seconds": 4.0}]},
+           "floor": {**run, "wall": 50.0}, "incremental": {**run, "wall": 9.5},
+           "compare": [{"table": "t", "left_only": 0, "right_only": 0}]}
     t = targets(res)
-    assert t["overhead"]["met"] and t["overhead"]["measured"] == "15.0 s"
-    assert t["full"]["met"] and "2 x 45.0 + 15.0 = 105.0 s" in t["full"]["measured"]
-    assert not t["incremental"]["met"] and t["incremental"]["measured"].startswith("12.0 s = 12 %")
-    res["empty_again"]["wall"] = 21.0  # 20 s is the bound
+    assert t["overhead"]["met"] and t["overhead"]["measured"] == "7.5 s"
+    assert not t["full"]["met"] and t["full"]["measured"] == "107.5 s"  # 35 s at 1 million
+    assert t["ingestion"]["measured"].startswith("250,000 statements/s") and not t["ingestion"]["met"]
+    # (9.5 - 7.5) / (107.5 - 7.5) = 2 %
+    assert t["incremental"]["met"] and t["incremental"]["measured"].endswith("= 2.0 %")
+    assert t["memory"]["met"]
+    assert not t["floor"]["met"] and "2.15x; marts equal" in t["floor"]["measured"]
+    res["empty_again"]["wall"] = 8.5  # 8 s is the bound
     assert not targets(res)["overhead"]["met"]
+    res["compare"][0]["left_only"] = 1
+    res["floor"]["wall"] = 100.0
+    assert not targets(res)["floor"]["met"]  # fast enough, but the marts differ
+    assert "full" not in targets({**res, "statements": 1000})  # no bound for other sizes
 
 
 def test_floor_is_compared_only_with_a_warehouse_of_the_same_landing_zone(tmp_path: Path, monkeypatch):
