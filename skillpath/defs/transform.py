@@ -53,7 +53,6 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     from skillpath.quality.gx_suites import preload
 
     s = skillpath.settings()
-    preload()  # the gate's imports load while dbt works in its own process
     # dbt unit tests check the models' logic on fixed rows: they run in the test suite
     # (tests/integration), not in every production build
     args = ["build", "--exclude-resource-type", "unit_test"]
@@ -94,6 +93,7 @@ def skillpath_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, config
     # nothing rebuilt lies upstream of it, and a multi-asset yields in topological order)
     yield from _unchanged_outputs(context, manifest, plan, built, previous)
     if not plan.nothing:
+        preload()  # the gate's imports load while dbt works in its own process
         with dbt_env(s):
             for event in dbt.cli(args, context=context, target_path=target_path).stream():
                 if isinstance(event, dg.Output):
@@ -176,7 +176,10 @@ def _unchanged_outputs(context: dg.AssetExecutionContext, manifest: dict, plan: 
         if uid in plan.nodes or node["resource_type"] not in ("model", "seed", "snapshot"):
             continue
         key = TRANSLATOR.get_asset_key(node)
-        if key not in context.assets_def.keys:
+        # only what the steps after this one read (the marts: gate and publication): every event
+        # costs a write to Dagster's storage, and the staging and intermediate models keep their
+        # last materialization in Dagster, which is what they hold
+        if key not in context.assets_def.keys or key.path[0] != "marts":
             continue
         name = context.assets_def.get_output_name_for_asset_key(key)
         if name not in context.selected_output_names:
@@ -189,13 +192,18 @@ def _unchanged_outputs(context: dg.AssetExecutionContext, manifest: dict, plan: 
 
 def _unchanged_checks(context: dg.AssetExecutionContext, checks: dict[str, dict], previous: dict | None,
                       plan: build_plan.BuildPlan):
-    """The last recorded result of each dbt test this build did not run (its inputs are unchanged)."""
+    """The last result of each dbt test this build did not run (its inputs are unchanged) that did
+    not pass, so a warning stays in the run's gate summary; tests that passed are not restated
+    (each result is a write to Dagster's storage, and nothing downstream waits for them)."""
     if plan.full:
         return
     selected = set(context.selected_asset_check_keys)
     for uid, rec in ((previous or {}).get("checks") or {}).items():
         key = dg.AssetCheckKey(dg.AssetKey(rec["asset"]), rec["check"])
         if uid in checks or key not in selected:
+            continue
+        if rec["passed"]:
+            checks[uid] = rec  # kept in the state for the next build
             continue
         checks[uid] = rec
         yield dg.AssetCheckResult(

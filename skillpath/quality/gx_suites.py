@@ -445,6 +445,10 @@ def preload() -> None:
     import threading
     import warnings
 
+    # Great Expectations imports sqlalchemy.orm, which Dagster's storage (this thread) uses too:
+    # imported here first, so the two threads never meet in a half-initialised module
+    import sqlalchemy.orm  # noqa: F401
+
     # Great Expectations imports pyspark when it is installed (the Spark engine): its warning
     # about pandas versions concerns Spark's pandas API, which nothing here uses
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
