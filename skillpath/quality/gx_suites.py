@@ -67,6 +67,22 @@ import pandas as pd
 
 from skillpath.config import REPO_ROOT, connect_duckdb, limit_duckdb
 
+
+def _main_module_for_pyspark() -> None:
+    """Great Expectations imports pyspark when it is installed (the Spark engine, ``make spark``),
+    and pyspark's ``sql.connect`` ends the process with exit code 0 when the ``__main__`` module
+    has neither ``__spec__`` nor ``__file__`` (it takes that for a doctest run): ``python -c``, a
+    pytest-xdist worker. Such a main module gets a ``__file__`` naming what it is, so importing
+    Great Expectations imports pyspark instead of exiting."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__"):
+        main.__file__ = "<skillpath main module>"
+
+
+_main_module_for_pyspark()
+
 DEFAULT_SUITES_DIR = REPO_ROOT / "expectations"
 DEFAULT_SCHEMA = "marts"
 
