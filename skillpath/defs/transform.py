@@ -12,7 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from skillpath.defs.resources import SkillpathResource
 from skillpath.privacy import REBUILD_MARKER
-from skillpath.transform import build_plan, dbt_env, dbt_project, ensure_manifest, project_fingerprint
+from skillpath.transform import build_plan, dbt_env, dbt_project, ensure_manifest, manifest_fingerprint
 
 
 class SkillpathTranslator(DagsterDbtTranslator):
@@ -126,7 +126,7 @@ def _plan(context: dg.AssetExecutionContext, s, manifest: dict, dbt_vars: dict, 
     as_of = s.as_of_date or dt.date.today()
     with duckdb_ro(s.raw_db) as con:
         sources = build_plan.source_fingerprints(con, build_plan.source_tables(manifest)) if con else {}
-    reading = {"project": project_fingerprint(), "settings": build_plan.settings_digest(s.dbt_env(), dbt_vars),
+    reading = {"project": manifest_fingerprint(), "settings": build_plan.settings_digest(s.dbt_env(), dbt_vars),
                "as_of_date": as_of.isoformat(), "sources": sources}
     every_output = {context.assets_def.get_output_name_for_asset_key(k) for k in context.assets_def.keys}
     if set(context.selected_output_names) < every_output:
@@ -173,7 +173,7 @@ def _unchanged_outputs(context: dg.AssetExecutionContext, manifest: dict, plan: 
     since = (previous or {}).get("run_id") or ""
     for uid in build_plan.topological(manifest):
         node = manifest["nodes"][uid]
-        if uid in plan.nodes or node["resource_type"] not in ("model", "seed", "snapshot"):
+        if uid in plan.nodes or node["resource_type"] != "model":
             continue
         key = TRANSLATOR.get_asset_key(node)
         # only what the steps after this one read (the marts: gate and publication): every event

@@ -68,20 +68,23 @@ import pandas as pd
 from skillpath.config import REPO_ROOT, connect_duckdb, limit_duckdb
 
 
-def _main_module_for_pyspark() -> None:
-    """Great Expectations imports pyspark when it is installed (the Spark engine, ``make spark``),
-    and pyspark's ``sql.connect`` ends the process with exit code 0 when the ``__main__`` module
-    has neither ``__spec__`` nor ``__file__`` (it takes that for a doctest run): ``python -c``, a
-    pytest-xdist worker. Such a main module gets a ``__file__`` naming what it is, so importing
-    Great Expectations imports pyspark instead of exiting."""
+def _prepare_pyspark_import() -> None:
+    """Great Expectations imports pyspark when it is installed (the Spark engine, ``make spark``).
+
+    - pyspark's ``sql.connect`` ends the process with exit code 0 when the ``__main__`` module
+      has neither ``__spec__`` nor ``__file__`` (it takes that for a doctest run): ``python -c``,
+      a pytest-xdist worker. Such a main module gets a ``__file__`` naming what it is.
+    - its warning about pandas versions concerns Spark's pandas API, which nothing here uses.
+    """
     import sys
 
     main = sys.modules.get("__main__")
     if main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__"):
         main.__file__ = "<skillpath main module>"
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 
-_main_module_for_pyspark()
+_prepare_pyspark_import()
 
 DEFAULT_SUITES_DIR = REPO_ROOT / "expectations"
 DEFAULT_SCHEMA = "marts"
@@ -454,20 +457,16 @@ def raw_facts(raw_db: Path, specs: list[SuiteSpec]) -> RawFacts:
 def preload() -> None:
     """Import Great Expectations in a background thread (about 2 s of imports).
 
-    Called when the dbt step starts: the Dagster process mostly waits for dbt's
+    Called when the dbt step starts dbt: the Dagster process mostly waits for dbt's
     subprocess then, so the gate later finds the modules loaded. Python's import
     lock makes a gate that starts before the import finishes simply wait for it.
     """
     import threading
-    import warnings
 
     # Great Expectations imports sqlalchemy.orm, which Dagster's storage (this thread) uses too:
     # imported here first, so the two threads never meet in a half-initialised module
     import sqlalchemy.orm  # noqa: F401
 
-    # Great Expectations imports pyspark when it is installed (the Spark engine): its warning
-    # about pandas versions concerns Spark's pandas API, which nothing here uses
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     threading.Thread(target=lambda: __import__("great_expectations"), name="gx-preload", daemon=True).start()
 
 

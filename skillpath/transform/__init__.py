@@ -58,6 +58,12 @@ def project_fingerprint() -> str:
     return h.hexdigest()
 
 
+def manifest_fingerprint() -> str:
+    """The fingerprint of the project files the manifest was parsed from (written by
+    :func:`ensure_manifest`, which every process runs when it loads the definitions)."""
+    return dbt_project.manifest_path.with_name("manifest.fingerprint").read_text()
+
+
 def ensure_manifest(force: bool = False) -> Path:
     """Parse the dbt project when its manifest is missing or stale (and always under ``dagster dev``).
 

@@ -47,12 +47,11 @@ _DATE_PATTERN = re.compile(r"as_of_date|current_date|current_timestamp|\bnow\s*\
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """``full``: build everything (``selectors`` empty). Else ``selectors`` (dbt node selection,
-    empty: nothing to build) select ``nodes`` (unique ids of models, seeds and tests)."""
+    """``full``: build everything. Else ``nodes``: the unique ids of the models and tests to build
+    (empty: nothing)."""
 
     full: bool
     reason: str
-    selectors: tuple[str, ...] = ()
     nodes: frozenset[str] = field(default_factory=frozenset)
 
     @property
@@ -82,17 +81,15 @@ def source_tables(manifest: Mapping[str, Any]) -> dict[str, str]:
 def source_fingerprints(con, tables: Iterable[str]) -> dict[str, list]:
     """Table -> [row count, newest loaded_at as ISO text] in the raw layer (one query per table);
     a table missing from the raw layer -> [0, None]."""
-    present = {r[0] for r in con.execute(
-        "select table_name from information_schema.tables where table_schema = 'raw'").fetchall()}
+    # table -> whether it has loaded_at (every source table of the contract has: LOAD_META)
+    present = dict(con.execute("select table_name, bool_or(column_name = 'loaded_at') from information_schema.columns "
+                               "where table_schema = 'raw' group by table_name").fetchall())
     out: dict[str, list] = {}
     for t in sorted(tables):
         if t not in present:
             out[t] = [0, None]
             continue
-        cols = {r[0] for r in con.execute(
-            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
-            [t]).fetchall()}
-        newest = "max(loaded_at)" if "loaded_at" in cols else "null"
+        newest = "max(loaded_at)" if present[t] else "null"
         n, last = con.execute(f'select count(*), {newest} from raw."{t}"').fetchone()
         out[t] = [int(n), last.isoformat() if hasattr(last, "isoformat") else last]
     return out
@@ -169,17 +166,13 @@ def plan_build(manifest: Mapping[str, Any], previous: Mapping[str, Any] | None, 
         return BuildPlan(True, "the raw layer's tables changed")
     sources = source_tables(manifest)
     changed = sorted(t for t, fp in current["sources"].items() if previous["sources"][t] != fp)
-    selectors = [f"source:{manifest['sources'][sources[t]]['source_name']}.{t}+" for t in changed]
     roots = [sources[t] for t in changed]
     reasons = [f"new rows in {', '.join(changed)}"] if changed else []
     if previous.get("as_of_date") != current["as_of_date"]:
-        dated = sorted(date_models(manifest))
-        selectors += [f"{manifest['nodes'][uid]['name']}+" for uid in dated]
-        roots += dated
+        roots += sorted(date_models(manifest))
         reasons.append(f"run date {previous.get('as_of_date')} -> {current['as_of_date']}")
     nodes = descendants(manifest, roots) & set(manifest["nodes"])  # not the sources, not unit tests
-    return BuildPlan(False, "; ".join(reasons) or "nothing new since the last build",
-                     tuple(selectors), frozenset(nodes))
+    return BuildPlan(False, "; ".join(reasons) or "nothing new since the last build", frozenset(nodes))
 
 
 def load_state(home: Path) -> dict | None:
