@@ -59,6 +59,15 @@ def mart_tables(db: Path) -> list[str]:
 LOAD_TIME_COLUMNS = {"last_loaded_at", "changed_at", "loaded_at"}
 
 
+def mart_row_counts(db: Path) -> dict[str, int]:
+    """Mart -> its row count in the warehouse ``db``."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {t: con.execute(f'select count(*) from marts."{t}"').fetchone()[0] for t in mart_tables(db)}
+    finally:
+        con.close()
+
+
 def same_marts(db_a: Path, db_b: Path) -> list[str]:
     """Names of the mart tables whose rows differ (EXCEPT ALL both ways) between two warehouses."""
     tables = mart_tables(db_a)

@@ -24,7 +24,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.pipeline_support import generate, last_gate_results, mart_tables, run, sha256
+from tests.integration.pipeline_support import (
+    generate,
+    last_gate_results,
+    mart_row_counts,
+    run,
+    sha256,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,13 +56,6 @@ def _lake(home: Path, *statements: str, params: list | None = None) -> None:
     finally:
         con.close()
 
-
-def _counts(db: Path) -> dict[str, int]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for t in mart_tables(db)}
-    finally:
-        con.close()
 
 
 def _check_lines(stdout: str, mark: str) -> dict[str, str]:
@@ -161,7 +160,7 @@ def credentials_only_home(tmp_path_factory) -> tuple[Path, object]:
 def test_credentials_only_landing_zone_publishes_with_warnings(credentials_only_home):
     home, proc = credentials_only_home
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
-    counts = _counts(home / "warehouse.duckdb")
+    counts = mart_row_counts(home / "warehouse.duckdb")
     assert {t for t, n in counts.items() if n == 0} == set(LEARNING_MARTS)
     assert all(counts[t] > 0 for t in counts if t not in LEARNING_MARTS)
 
@@ -195,7 +194,7 @@ def test_row_count_drop_beyond_the_share_blocks(credentials_only_home, published
     assert first.returncode == 0
     home = _copy(source_home, tmp_path / "home")
     shutil.copyfile(published_home / "warehouse.duckdb", home / "warehouse.duckdb")
-    previous = _counts(home / "warehouse.duckdb")
+    previous = mart_row_counts(home / "warehouse.duckdb")
     before, versions = sha256(home / "warehouse.duckdb"), _versions(home)
 
     proc = run(home, SKILLPATH_MAX_ROW_DROP="0.5")

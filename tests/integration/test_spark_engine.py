@@ -20,7 +20,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.integration.pipeline_support import LOAD_TIME_COLUMNS, last_gate_results, mart_tables, run
+from tests.integration.pipeline_support import (
+    LOAD_TIME_COLUMNS,
+    last_gate_results,
+    mart_row_counts,
+    mart_tables,
+    run,
+)
 
 #: the module's one Spark run (and the shared published home it may have to build first) takes
 #: 10 to 15 minutes on a shared 2-core machine, more than the suite's default --timeout
@@ -78,21 +84,14 @@ def differing_marts(db_a: Path, db_b: Path) -> dict[str, int]:
         con.close()
 
 
-def _rows(db: Path) -> dict[str, int]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {t: con.execute(f'select count(*) from marts."{t}"').fetchone()[0] for t in mart_tables(db)}
-    finally:
-        con.close()
-
 
 def test_spark_publishes_the_same_marts(spark_home, published_home):
     home, seconds = spark_home
     print(f"skillpath run on Spark: {seconds:.0f} s")
     spark_db, duck_db = home / "warehouse.duckdb", published_home / "warehouse.duckdb"
     assert mart_tables(spark_db) == mart_tables(duck_db)
-    assert _rows(spark_db) == _rows(duck_db)
-    assert sum(1 for n in _rows(duck_db).values() if n) >= len(mart_tables(duck_db)) - 1  # the marts hold rows
+    assert mart_row_counts(spark_db) == mart_row_counts(duck_db)
+    assert sum(1 for n in mart_row_counts(duck_db).values() if n) >= len(mart_tables(duck_db)) - 1  # the marts hold rows
     assert differing_marts(spark_db, duck_db) == {}
     # the same column types as well (the contracts' DuckDB types, skillpath/transform/spark_marts.py)
     types = "select table_name, column_name, data_type from information_schema.columns " \
@@ -105,7 +104,7 @@ def test_marts_are_tables_of_the_spark_warehouse(spark_home):
     """BI tools that read the Spark warehouse see the same marts (Parquet tables of schema marts)."""
     home, _ = spark_home
     warehouse = home / "spark" / "warehouse" / "marts.db"
-    published = _rows(home / "warehouse.duckdb")
+    published = mart_row_counts(home / "warehouse.duckdb")
     con = duckdb.connect()
     try:
         for t, n in published.items():
