@@ -122,3 +122,17 @@
 {% macro spark__get_assert_columns_equivalent(sql) -%}
     {{ return(assert_columns_equivalent(spark__get_select_subquery(sql))) }}
 {%- endmacro %}
+
+{#- A shared step (CTE) that Spark must compute once. Spark's optimizer copies every
+    deterministic CTE into each query that reads it (rule InlineCTE), so a CTE read three
+    times is computed three times: in int_credentials__recipient_hashes the salted hashes of
+    pass 1 about five times and of pass 2 about three (docs/benchmarks.md). A CTE with a
+    non-deterministic predicate is kept shared and computed once for all its readers
+    (ReplaceCTERefWithRepartition, exchange reuse). `rand() >= 0` holds for every row, and
+    the optimizer drops it afterwards (OptimizeRand), so the rows are unchanged. Put after a
+    `where` condition; nothing on DuckDB, which computes each CTE once anyway. -#}
+{% macro computed_once() -%}
+    {{ return(adapter.dispatch('computed_once', 'skillpath')()) }}
+{%- endmacro %}
+{% macro default__computed_once() -%}{%- endmacro %}
+{% macro spark__computed_once() %} and rand() >= 0 {% endmacro %}

@@ -245,7 +245,8 @@ found_{{ pass }} as (
         from candidates_{{ pass }}
         group by recipient_salt, recipient_identity
     ) as checked
-    where matched_email is not null
+    -- shared by narrow_{{ pass }}, pending_2 and found: computed once on Spark too
+    where matched_email is not null {{- computed_once() }}
 ),
 
 narrow_{{ pass }} as (
