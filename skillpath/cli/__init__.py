@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from skillpath import run_inputs
 from skillpath.config import REPO_ROOT, ConfigError, connect_duckdb, settings
 from skillpath.privacy import CLI_RUN_TAG, erasing
 from skillpath.publish import bi_bundle
@@ -398,7 +399,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stderr = _HideStackTraces(stderr)
     try:
         with _single_writer(s.home):
+            from skillpath.publish.duckdb_publish import published_run_id
+
+            forced = args.full_refresh or getattr(args, "force", False)
+            digest = run_inputs.inputs_digest(s)  # before the run: what lands meanwhile is new next time
+            last = None if forced else run_inputs.unchanged_since_publication(s, digest)
+            if last is not None:
+                return _skipped_run(args, last)
             summary = run_pipeline(full_refresh=args.full_refresh)
+            if summary.get("published") and published_run_id(s.warehouse_db) == summary.get("run_id"):
+                run_inputs.record(s, digest, summary["run_id"])
     finally:
         if not debug:
             sys.stderr.flush()
@@ -411,6 +421,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         _notify_failure(summary)
         return 1
     _marts_report()
+    return 0
+
+
+def _skipped_run(args: argparse.Namespace, last: dict) -> int:
+    """Nothing a run reads changed since the published warehouse was built: no run."""
+    reason = (f"nothing new since run {last['run_id']}, which published the warehouse: the same landing "
+              "files, run date, settings and code")
+    _say(f"{reason}.\nNo run: the published warehouse stands. `skillpath run --force` runs anyway.")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"skipped": True, "success": True, "published": False,
+                                               "published_run_id": last["run_id"], "reason": reason}, indent=2))
     return 0
 
 
@@ -431,7 +452,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if base:
             os.environ["SKILLPATH_AS_OF_DATE"] = base
             _say(f"demo: as-of date {base} (the sample data's last day)")
-    rc = cmd_run(argparse.Namespace(full_refresh=False, json=None, debug=getattr(args, "debug", False)))
+    rc = cmd_run(argparse.Namespace(full_refresh=False, force=False, json=None, debug=getattr(args, "debug", False)))
     if rc == 0:
         _say(f"\nwarehouse: {s.warehouse_db}\nreport:    {s.home / 'report.html'}\n"
              f"exports:   {s.exports_dir}\n"
@@ -464,7 +485,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from skillpath.quality.gate_results import gate_results, published_run_id
+    from skillpath.publish.duckdb_publish import published_run_id
+    from skillpath.quality.gate_results import gate_results
     from skillpath.report import build_report
 
     s = settings()
@@ -571,8 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="one pipeline run (the nightly job), in-process",
                        description="Ingest new landing files (and the LRS when configured), build the dbt "
                                    "models, run the quality gate and publish only if every blocking check "
-                                   "passes. Exit code 1 when nothing was published.")
+                                   "passes. Exit code 1 when nothing was published. When nothing it reads "
+                                   "changed since the published warehouse was built (landing files, run date, "
+                                   "settings, code; no LRS configured), it does not run and exits 0.")
     r.add_argument("--full-refresh", action="store_true", help="rebuild incremental models from scratch")
+    r.add_argument("--force", action="store_true", help="run even when nothing is new since the last publication")
     r.add_argument("--json", help="also write the run summary to this file")
     r.set_defaults(func=cmd_run)
 
@@ -631,7 +656,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                    help="the engine dbt builds with (SKILLPATH_ENGINE; spark needs make spark, docs/scale_out.md)")
     b.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
-    b.add_argument("--skip", action="append", default=[], choices=["empty", "full", "floor", "incremental"],
+    b.add_argument("--skip", action="append", default=[], choices=["empty", "full", "floor", "incremental", "idle"],
                    help="leave a step out and keep its previous figures (repeatable)")
     b.set_defaults(func=cmd_bench)
     bi_bundle.add_subcommand(sub)

@@ -936,7 +936,8 @@ def _rewrite_report(s: Settings) -> None:
     report = s.home / "report.html"
     if not report.exists() or not s.warehouse_db.exists():
         return
-    from skillpath.quality.gate_results import gate_results, published_run_id
+    from skillpath.publish.duckdb_publish import published_run_id
+    from skillpath.quality.gate_results import gate_results
     from skillpath.report import build_report
 
     build_report(s.warehouse_db, report, gate_summary=gate_results(s.dagster_home, published_run_id(s.warehouse_db)))

@@ -393,6 +393,20 @@ def rollback(home: Path, to: str | None = None) -> Version:
     return Version(chosen.version_id, chosen.path, chosen.created_at, chosen.size_bytes, True)
 
 
+def published_run_id(warehouse_db: Path) -> str | None:
+    """The run that published ``warehouse_db`` (``meta.publication.run_id``), or None."""
+    if not Path(warehouse_db).exists():
+        return None
+    con = connect_duckdb(warehouse_db, read_only=True)
+    try:
+        row = con.execute("select run_id from meta.publication").fetchone()
+    except duckdb.Error:  # a warehouse without the table has no run to name
+        return None
+    finally:
+        con.close()
+    return row[0] if row else None
+
+
 def read_meta(warehouse_db: Path) -> dict:
     """The ``meta`` of a published file (publication row and row counts), opened read-only."""
     con = connect_duckdb()

@@ -45,22 +45,6 @@ def last_run_id(instance: dg.DagsterInstance, job_name: str = "nightly") -> str 
     return runs[0].run_id if runs else None
 
 
-def published_run_id(warehouse_db: Path) -> str | None:
-    """The run that published ``warehouse_db`` (``meta.publication.run_id``), or None."""
-    from skillpath.config import connect_duckdb
-
-    if not Path(warehouse_db).exists():
-        return None
-    con = connect_duckdb(warehouse_db, read_only=True)
-    try:
-        row = con.execute("select run_id from meta.publication").fetchone()
-    except Exception:  # noqa: BLE001 - a warehouse without the table has no run to name
-        return None
-    finally:
-        con.close()
-    return row[0] if row else None
-
-
 def gate_results(dagster_home: Path, run_id: str | None) -> list[dict] | None:
     """The suite results of ``run_id`` from the Dagster instance in ``dagster_home`` (None if unknown)."""
     if not run_id or not (Path(dagster_home) / "dagster.yaml").exists():

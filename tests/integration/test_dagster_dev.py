@@ -84,4 +84,5 @@ def test_dagster_dev_shows_assets_checks_schedule_and_sensors(dagster_dev):
     assert schedules["nightly_schedule"]["cronSchedule"] == "0 2 * * *"
     assert schedules["nightly_schedule"]["scheduleState"]["status"] == "RUNNING"
     sensors = {s["name"]: s["sensorState"]["status"] for s in repo["sensors"]}
-    assert sensors == {"landing_files_sensor": "RUNNING", "alert_on_failure": "RUNNING"}
+    assert sensors == {"landing_files_sensor": "RUNNING", "record_published_inputs": "RUNNING",
+                       "alert_on_failure": "RUNNING"}

@@ -58,7 +58,7 @@ def runs(tmp_path_factory, published_home: Path) -> dict:
 
     increment = generate_increment(home / "landing", statements=NEW_STATEMENTS, seed=5, batch="day1",
                                    late_share=LATE_SHARE, duplicates=DUPLICATES)
-    _ok(run(home), "incremental run")
+    _ok(run(home, "--json", str(home / "run-summary-incremental.json")), "incremental run")
     manifest_second = _manifest(home)
 
     second_build = _dbt_run(home)
@@ -69,13 +69,17 @@ def runs(tmp_path_factory, published_home: Path) -> dict:
 
     before_idle = root / "warehouse-before-idle-run.duckdb"
     shutil.copyfile(home / "warehouse.duckdb", before_idle)
-    _ok(run(home), "run with nothing new")
+    idle_json = root / "idle-run.json"
+    _ok(run(home, "--json", str(idle_json)), "run with nothing new")
+    idle = json.loads(idle_json.read_text())
+    # forced, the run happens and its build plan builds nothing
+    _ok(run(home, "--force"), "forced run with nothing new")
     manifest_third, third_build = _manifest(home), _dbt_run(home)
     after_idle = root / "warehouse-after-idle-run.duckdb"
     shutil.copyfile(home / "warehouse.duckdb", after_idle)
     # nothing new but a later run date: what reads the date (credential status, consent) is rebuilt
     _ok(run(home, SKILLPATH_AS_OF_DATE=LATER_DATE), "run with nothing new at a later date")
-    return {"home": home, "refreshed": refreshed, "increment": increment, "before_idle": before_idle,
+    return {"home": home, "refreshed": refreshed, "increment": increment, "before_idle": before_idle, "idle": idle,
             "after_idle": after_idle, "manifest_first": manifest_first, "manifest_second": manifest_second,
             "manifest_third": manifest_third, "second_build": second_build, "third_build": third_build,
             "later_build": _dbt_run(home)}
@@ -137,8 +141,12 @@ def test_increment_reached_the_facts(runs):
 
 
 def test_run_with_nothing_new_changes_nothing(runs):
+    # skipped without a run (skillpath/run_inputs.py): the published warehouse is the incremental run's
+    assert runs["idle"]["skipped"] is True
+    assert runs["idle"]["published_run_id"] == json.loads((runs["home"] / "run-summary-incremental.json")
+                                                          .read_text())["run_id"]
+    # forced, it loads nothing and builds nothing (skillpath/transform/build_plan.py): dbt did not run at all
     assert runs["manifest_third"] == runs["manifest_second"]
-    # and it builds nothing (skillpath/transform/build_plan.py): dbt did not run at all
     assert runs["third_build"]["invocation_id"] == runs["second_build"]["invocation_id"]
     assert same_marts(runs["before_idle"], runs["after_idle"]) == []
 
