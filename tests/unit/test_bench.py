@@ -188,6 +188,21 @@ def test_targets_take_the_fixed_overhead_from_the_repeated_empty_run():
     assert "full" not in targets({**res, "statements": 1000})  # no bound for other sizes
 
 
+def test_targets_take_the_skipped_idle_run_as_overhead_and_the_forced_one_as_fixed_cost():
+    from skillpath_dev.bench.pipeline_bench import targets
+
+    run = {"peak_tree_rss": 1e9}
+    res = {"statements": 1_000_000, "empty": {**run, "wall": 30.0}, "empty_again": {**run, "wall": 7.5},
+           "full": {**run, "wall": 110.0}, "incremental": {**run, "wall": 20.0},
+           "idle": {**run, "wall": 1.5, "skipped": True}, "idle_forced": {**run, "wall": 10.0}}
+    t = targets(res)
+    assert t["overhead"]["measured"] == "1.5 s (skipped: nothing new)" and t["overhead"]["met"]
+    # the marginal cost is measured above the forced run: (20 - 10) / (110 - 10) = 10 %
+    assert t["incremental"]["measured"].endswith("= 10.0 %") and not t["incremental"]["met"]
+    res["idle"] = {**run, "wall": 9.0}  # not skipped, and slower than the bound
+    assert targets(res)["overhead"]["measured"] == "9.0 s" and not targets(res)["overhead"]["met"]
+
+
 def test_floor_is_compared_only_with_a_warehouse_of_the_same_landing_zone(tmp_path: Path, monkeypatch):
     import skillpath_dev.bench.pipeline_bench as pb
 
