@@ -60,7 +60,7 @@ FLOOR_TABLES = ("fct_attempts", "mart_group_league", "fct_credential_transitions
 FLOOR_IN_BUILD = {"fct_credential_transitions": ("intermediate", "int_credentials__transition_facts")}
 #: the result entries each step writes (kept from the previous results when the step is skipped)
 RESULT_KEYS = {"empty": ("empty", "empty_again"), "full": ("full",), "floor": ("floor", "compare"),
-               "incremental": ("increment", "incremental"), "idle": ("idle", "idle_forced")}
+               "incremental": ("increment", "incremental"), "idle": ("idle", "idle_forced", "idle_next_day")}
 
 
 def _say(msg: str) -> None:
@@ -364,12 +364,12 @@ def prepare_manifest(env: dict[str, str]) -> None:
 
 
 def pipeline_run(label: str, home: Path, landing: Path, threads: int, memory_limit: str,
-                 *extra: str) -> dict:
-    """One measured ``skillpath run`` with its stages."""
+                 *extra: str, env: dict[str, str] | None = None) -> dict:
+    """One measured ``skillpath run`` with its stages (``env``: settings besides the bench's)."""
     summary_file = home / f"run-{label}.json"
     _say(f"[{label}] skillpath run {' '.join(extra)}(home {home}) ...")
     m = run_measured(label, [str(BIN / "skillpath"), "run", "--json", str(summary_file), *extra],
-                     bench_env(home, landing, threads, memory_limit), home / f"run-{label}.log")
+                     {**bench_env(home, landing, threads, memory_limit), **(env or {})}, home / f"run-{label}.log")
     out = {"label": label, "returncode": m.returncode, "wall": round(m.wall, 2), "cpu": round(m.cpu, 2),
            "cpu_user": round(m.cpu_user, 2), "cpu_sys": round(m.cpu_sys, 2),
            "peak_tree_rss": m.peak_tree_rss, "maxrss_children": m.maxrss_children, "log": str(home / f"run-{label}.log")}
@@ -604,6 +604,8 @@ def render(res: dict) -> str:
                     ("incremental, +1 % statements", incr),
                     ("nothing new since the publication (fixed overhead)", res.get("idle")),
                     ("nothing new, `--force` (the fixed cost of a run)", res.get("idle_forced")),
+                    ("nothing new, the next run date (a nightly schedule's night with nothing new)",
+                     res.get("idle_next_day")),
                     ("floor (skillpath_dev/bench/floor.sql)", floor)):
         if r:
             reason = str(r.get("reason"))[:60]
@@ -691,8 +693,13 @@ def targets(res: dict) -> dict:
                             "measured": f"{rate:,.0f} statements/s ({xapi:.1f} s)", "met": rate >= 300_000}
     if idle:
         how = " (skipped: nothing new)" if idle.get("skipped") else ""
+        measured, met = f"{idle['wall']:.1f} s{how}", idle["wall"] <= 8
+        next_day = res.get("idle_next_day")
+        if next_day:  # a nightly schedule's date moves every night: that night counts too
+            measured += f"; the next run date: {next_day['wall']:.1f} s"
+            met = met and next_day["wall"] <= 8
         out["overhead"] = {"target": "fixed overhead (run with nothing new, existing home) <= 8 s",
-                           "measured": f"{idle['wall']:.1f} s{how}", "met": idle["wall"] <= 8}
+                           "measured": measured, "met": met}
     if full and incr and empty and full["wall"] > empty["wall"]:
         share = max(incr["wall"] - empty["wall"], 0) / (full["wall"] - empty["wall"])
         out["incremental"] = {"target": "marginal cost of new data: (incremental - fixed) / (full - fixed), "
@@ -813,6 +820,16 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         res["idle"] = pipeline_run("idle", home, home / "landing", threads, memory_limit)
         res["idle_forced"] = pipeline_run("idle_forced", home, home / "landing", threads, memory_limit, "--force")
         ok &= res["idle"]["returncode"] == 0 and res["idle_forced"]["returncode"] == 0
+        # the night a schedule really has: nothing new, but the run date one day later (the
+        # models that read it are rebuilt); on a copy, so the home stays at the bench's date
+        next_day = workdir / f"home-{_tag(statements)}-next-day"
+        shutil.rmtree(next_day, ignore_errors=True)
+        shutil.copytree(home, next_day, symlinks=True)
+        later = (dt.date.fromisoformat(AS_OF) + dt.timedelta(days=1)).isoformat()
+        res["idle_next_day"] = pipeline_run("idle_next_day", next_day, next_day / "landing", threads, memory_limit,
+                                            env={"SKILLPATH_AS_OF_DATE": later})
+        ok &= res["idle_next_day"]["returncode"] == 0
+        shutil.rmtree(next_day, ignore_errors=True)
 
     res["targets"] = targets(res)
     res["generate_summary"] = {k: gen_summary.get(k) for k in ("statements", "users", "learners") if k in gen_summary}

@@ -199,8 +199,14 @@ def test_targets_take_the_skipped_idle_run_as_overhead_and_the_forced_one_as_fix
     assert t["overhead"]["measured"] == "1.5 s (skipped: nothing new)" and t["overhead"]["met"]
     # the marginal cost is measured above the forced run: (20 - 10) / (110 - 10) = 10 %
     assert t["incremental"]["measured"].endswith("= 10.0 %") and not t["incremental"]["met"]
+    # a nightly schedule's night with nothing new has a new run date: it runs, and counts
+    res["idle_next_day"] = {**run, "wall": 30.0}
+    assert targets(res)["overhead"]["measured"] == "1.5 s (skipped: nothing new); the next run date: 30.0 s"
+    assert not targets(res)["overhead"]["met"]
+    res["idle_next_day"]["wall"] = 7.0
+    assert targets(res)["overhead"]["met"]
     res["idle"] = {**run, "wall": 9.0}  # not skipped, and slower than the bound
-    assert targets(res)["overhead"]["measured"] == "9.0 s" and not targets(res)["overhead"]["met"]
+    assert targets(res)["overhead"]["measured"].startswith("9.0 s;") and not targets(res)["overhead"]["met"]
 
 
 def test_floor_is_compared_only_with_a_warehouse_of_the_same_landing_zone(tmp_path: Path, monkeypatch):
