@@ -107,7 +107,8 @@ def record(s: Settings, digest: str | None, run_id: str) -> None:
 
 
 def forget(s: Settings) -> None:
-    """The next run runs whatever its inputs (after an erasure, a rollback, a rebuild)."""
+    """Drop the record: the next run runs whatever its inputs. (A rollback or an erasure's
+    rebuild needs no call: the warehouse then names another run, which the record does not.)"""
     (s.home / RECORD_FILE).unlink(missing_ok=True)
 
 
