@@ -32,10 +32,8 @@ RECORD_FILE = "last_published_inputs.json"
 
 #: settings that change how fast a run is, not what it publishes
 _VOLATILE_SETTINGS = ("threads", "memory_limit", "log_level", "home", "schedule_cron", "schedule_timezone")
-#: the code a run executes besides the libraries (locked in requirements.lock)
-_CODE_ROOTS = ("skillpath", "dbt_project", "seeds")
+#: the files a run executes besides the dbt project (the libraries are locked in requirements.lock)
 _CODE_FILES = ("requirements.lock", "requirements-spark.lock", "dagster.yaml", "pyproject.toml")
-_SKIPPED_DIRS = ("__pycache__", "target", "logs", "dbt_packages")
 
 
 def landing_fingerprint(landing: Path) -> tuple[str, int]:
@@ -54,16 +52,29 @@ def landing_fingerprint(landing: Path) -> tuple[str, int]:
 def _tree_digest(h, root: Path) -> None:
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and not any(part in _SKIPPED_DIRS for part in rel.parts[:-1]):
+        if path.is_file() and "__pycache__" not in rel.parts:
             h.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
 
 
-def code_digest(expectations_dir: Path) -> str:
-    """sha256 over the contents of the files a run executes or parses."""
+def project_fingerprint() -> str:
+    """A digest of every file dbt parses (models, macros, yml, seeds): the manifest's inputs."""
     h = hashlib.sha256()
-    for name in _CODE_ROOTS:
-        h.update(f"[{name}]".encode())
-        _tree_digest(h, REPO_ROOT / name)
+    roots = [REPO_ROOT / "dbt_project", REPO_ROOT / "seeds"]
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(REPO_ROOT).as_posix()
+            if path.is_file() and not rel.startswith(("dbt_project/target/", "dbt_project/logs/")):
+                h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def code_digest(expectations_dir: Path) -> str:
+    """sha256 over the contents of the files a run executes or parses: the package, the dbt
+    project and seeds (the fingerprint the manifest is kept by), the expectations, the locks."""
+    h = hashlib.sha256()
+    h.update(b"[skillpath]")
+    _tree_digest(h, REPO_ROOT / "skillpath")
+    h.update(f"[dbt project {project_fingerprint()}]".encode())
     h.update(b"[expectations]")
     if expectations_dir.exists():
         _tree_digest(h, expectations_dir)

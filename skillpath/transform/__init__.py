@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 from dagster_dbt import DbtProject
 
 from skillpath.config import REPO_ROOT, Settings, settings
+from skillpath.run_inputs import project_fingerprint
 
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
@@ -44,18 +44,6 @@ def dbt_env(s: Settings | None = None, *, parse_only: bool = False) -> Iterator[
     finally:
         os.environ.clear()
         os.environ.update(saved)
-
-
-def project_fingerprint() -> str:
-    """A digest of every file dbt parses (models, macros, yml, seeds): the manifest's inputs."""
-    h = hashlib.sha256()
-    roots = [DBT_PROJECT_DIR, REPO_ROOT / "seeds"]
-    for root in roots:
-        for path in sorted(root.rglob("*")):
-            rel = path.relative_to(REPO_ROOT).as_posix()
-            if path.is_file() and not rel.startswith(("dbt_project/target/", "dbt_project/logs/")):
-                h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
 
 
 def manifest_fingerprint() -> str:
